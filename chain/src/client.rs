@@ -1,0 +1,290 @@
+//! The node client: upload, instantiate, dry-run and call contracts.
+
+use codec::Decode;
+use subxt::{
+    backend::{legacy::LegacyRpcMethods, rpc::RpcClient},
+    blocks::ExtrinsicEvents,
+    events::Events,
+    tx::{Payload, Signer},
+    utils::MultiAddress,
+};
+
+use crate::{
+    contract_events, node,
+    node::runtime_types::{
+        pallet_contracts::primitives::Code, sp_runtime::DispatchError, sp_weights::weight_v2::Weight,
+    },
+    AccountId, Client, ContractEvent, Error, Hash, NodeConfig, Result,
+};
+
+/// Extra gas, in percent of the dry run's `gas_required`, given to a submitted call.
+///
+/// The dry run runs on the latest block; state may move a little before inclusion.
+pub const GAS_MARGIN_PERCENT: u64 = 10;
+
+/// ink!'s `ReturnFlags::REVERT`: the call reverted its state changes.
+const REVERT_FLAG: u32 = 1;
+
+/// A connection to the node.
+#[derive(Clone)]
+pub struct Chain {
+    client: Client,
+    rpc: LegacyRpcMethods<NodeConfig>,
+    url: String,
+}
+
+/// What a dry run of a call reports.
+#[derive(Debug, Clone)]
+pub struct DryRun {
+    /// Weight the call consumed.
+    pub gas_consumed: (u64, u64),
+    /// Weight the call needs as a limit (ref_time, proof_size).
+    pub gas_required: (u64, u64),
+    /// Storage deposit charged (positive) or refunded (negative).
+    pub storage_deposit: i128,
+    /// The message's raw return data, `Result<T, LangError>` encoded.
+    pub data: Vec<u8>,
+    /// Whether the contract reverted.
+    pub reverted: bool,
+}
+
+impl DryRun {
+    /// Decodes the message's return value, unwrapping ink!'s `LangError` layer.
+    pub fn decode<T: Decode>(&self) -> Result<T> {
+        let outer = Result::<T, sdv_types::ink::LangError>::decode(&mut &self.data[..])?;
+        outer.map_err(|e| Error::Dispatch(format!("ink! language error: {e:?}")))
+    }
+}
+
+/// A contract instantiated on the chain.
+#[derive(Debug, Clone)]
+pub struct Instantiated {
+    /// The new contract's account.
+    pub address: AccountId,
+    /// The contract events emitted by the constructor.
+    pub events: Vec<ContractEvent>,
+    /// The finalized block that includes it.
+    pub block_hash: Hash,
+}
+
+/// A call included in a finalized block.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The contract events it emitted, in order.
+    pub events: Vec<ContractEvent>,
+    /// The finalized block that includes it.
+    pub block_hash: Hash,
+    /// The weight limit it was sent with (ref_time, proof_size).
+    pub gas_limit: (u64, u64),
+}
+
+impl Chain {
+    /// Connects to the node at `url` (`ws://127.0.0.1:9944`).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let rpc = RpcClient::from_insecure_url(url).await?;
+        let client = Client::from_rpc_client(rpc.clone()).await?;
+        Ok(Self {
+            client,
+            rpc: LegacyRpcMethods::new(rpc),
+            url: url.to_owned(),
+        })
+    }
+
+    /// The number and hash of the last finalized block.
+    pub async fn finalized_head(&self) -> Result<(u32, Hash)> {
+        let hash = self.rpc.chain_get_finalized_head().await?;
+        let header = self
+            .rpc
+            .chain_get_header(Some(hash))
+            .await?
+            .ok_or_else(|| Error::Dispatch(format!("no header for finalized block {hash:?}")))?;
+        Ok((header.number, hash))
+    }
+
+    /// The hash of block `number` of the best chain, if it exists.
+    pub async fn block_hash(&self, number: u32) -> Result<Option<Hash>> {
+        Ok(self.rpc.chain_get_block_hash(Some(number.into())).await?)
+    }
+
+    /// All events of block `hash`.
+    pub async fn events_at(&self, hash: Hash) -> Result<Events<NodeConfig>> {
+        Ok(self.client.events().at(hash).await?)
+    }
+
+    /// The subxt client, for what this type does not cover.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The RPC endpoint.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The chain's genesis hash.
+    pub fn genesis_hash(&self) -> Hash {
+        self.client.genesis_hash()
+    }
+
+    /// Uploads Wasm code and returns its hash. Uploading code that is already stored is a no-op.
+    pub async fn upload_code<S: Signer<NodeConfig>>(&self, signer: &S, wasm: &[u8]) -> Result<Hash> {
+        let tx = node::tx()
+            .contracts()
+            .upload_code(wasm.to_vec(), None, node::runtime_types::pallet_contracts::wasm::Determinism::Enforced);
+        match self.submit(&tx, signer).await {
+            Ok(_) => {}
+            Err(Error::Dispatch(reason)) if reason.contains("CodeAlreadyExists") => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Hash::from(sp_blake2_256(wasm)))
+    }
+
+    /// Instantiates stored code with the constructor input `data` and `salt`.
+    ///
+    /// Dry-runs first: a constructor that fails comes back as [`Error::Reverted`] with the
+    /// contract's encoded error, and nothing is submitted.
+    pub async fn instantiate<S: Signer<NodeConfig>>(
+        &self,
+        signer: &S,
+        code_hash: Hash,
+        data: Vec<u8>,
+        salt: Vec<u8>,
+    ) -> Result<Instantiated> {
+        let api = node::apis().contracts_api().instantiate(
+            signer.account_id(),
+            0,
+            None,
+            None,
+            Code::Existing(code_hash),
+            data.clone(),
+            salt.clone(),
+        );
+        let dry = self.client.runtime_api().at_latest().await?.call(api).await?;
+        let outcome = dry.result.map_err(|e| self.dispatch_error(&e))?;
+        if outcome.result.flags.bits & REVERT_FLAG != 0 {
+            return Err(Error::Reverted(outcome.result.data));
+        }
+        let gas_limit = with_margin(&dry.gas_required);
+        let tx = node::tx()
+            .contracts()
+            .instantiate(0, gas_limit, None, code_hash, data, salt);
+        let (events, block_hash) = self.submit(&tx, signer).await?;
+        let address = events
+            .find_first::<node::contracts::events::Instantiated>()?
+            .ok_or(Error::NoInstantiatedEvent)?
+            .contract;
+        Ok(Instantiated {
+            address,
+            events: contract_events(events.iter(), &[])?,
+            block_hash,
+        })
+    }
+
+    /// Dry-runs a call of contract `dest` by `origin` on the latest block.
+    pub async fn dry_run(&self, origin: &AccountId, dest: &AccountId, data: Vec<u8>) -> Result<DryRun> {
+        let api = node::apis().contracts_api().call(
+            origin.clone(),
+            dest.clone(),
+            0,
+            None,
+            None,
+            data,
+        );
+        let dry = self.client.runtime_api().at_latest().await?.call(api).await?;
+        let value = dry.result.map_err(|e| self.dispatch_error(&e))?;
+        let deposit = match dry.storage_deposit {
+            node::runtime_types::pallet_contracts::primitives::StorageDeposit::Charge(v) => v as i128,
+            node::runtime_types::pallet_contracts::primitives::StorageDeposit::Refund(v) => -(v as i128),
+        };
+        Ok(DryRun {
+            gas_consumed: (dry.gas_consumed.ref_time, dry.gas_consumed.proof_size),
+            gas_required: (dry.gas_required.ref_time, dry.gas_required.proof_size),
+            storage_deposit: deposit,
+            reverted: value.flags.bits & REVERT_FLAG != 0,
+            data: value.data,
+        })
+    }
+
+    /// Calls a read-only message and decodes its answer.
+    pub async fn query<T: Decode>(&self, origin: &AccountId, dest: &AccountId, data: Vec<u8>) -> Result<T> {
+        let dry = self.dry_run(origin, dest, data).await?;
+        if dry.reverted {
+            return Err(Error::Reverted(dry.data));
+        }
+        dry.decode()
+    }
+
+    /// Dry-runs, then submits a call and waits until it is finalized.
+    ///
+    /// A call the contract refuses comes back as [`Error::Reverted`] from the dry run; nothing
+    /// is submitted then.
+    pub async fn call<S: Signer<NodeConfig>>(&self, signer: &S, dest: &AccountId, data: Vec<u8>) -> Result<Submitted> {
+        let dry = self.dry_run(&signer.account_id(), dest, data.clone()).await?;
+        if dry.reverted {
+            return Err(Error::Reverted(dry.data));
+        }
+        let gas_limit = with_margin(&Weight {
+            ref_time: dry.gas_required.0,
+            proof_size: dry.gas_required.1,
+        });
+        let limit = (gas_limit.ref_time, gas_limit.proof_size);
+        let tx = node::tx()
+            .contracts()
+            .call(MultiAddress::Id(dest.clone()), 0, gas_limit, None, data);
+        let (events, block_hash) = self.submit(&tx, signer).await?;
+        Ok(Submitted {
+            events: contract_events(events.iter(), &[])?,
+            block_hash,
+            gas_limit: limit,
+        })
+    }
+
+    /// Signs and submits an extrinsic, waits for finality and for success.
+    pub async fn submit<P: Payload, S: Signer<NodeConfig>>(
+        &self,
+        payload: &P,
+        signer: &S,
+    ) -> Result<(ExtrinsicEvents<NodeConfig>, Hash)> {
+        let progress = self
+            .client
+            .tx()
+            .sign_and_submit_then_watch_default(payload, signer)
+            .await?;
+        let in_block = progress.wait_for_finalized().await?;
+        let block_hash = in_block.block_hash();
+        match in_block.wait_for_success().await {
+            Ok(events) => Ok((events, block_hash)),
+            Err(subxt::Error::Runtime(e)) => Err(Error::Dispatch(e.to_string())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn dispatch_error(&self, e: &DispatchError) -> Error {
+        let text = match e {
+            DispatchError::Module(m) => {
+                let metadata = self.client.metadata();
+                metadata
+                    .pallet_by_index(m.index)
+                    .and_then(|p| {
+                        p.error_variant_by_index(m.error[0])
+                            .map(|v| format!("{}::{}", p.name(), v.name))
+                    })
+                    .unwrap_or_else(|| format!("module {} error {:?}", m.index, m.error))
+            }
+            other => format!("{other:?}"),
+        };
+        Error::Dispatch(text)
+    }
+}
+
+fn with_margin(w: &Weight) -> Weight {
+    Weight {
+        ref_time: w.ref_time + w.ref_time * GAS_MARGIN_PERCENT / 100,
+        proof_size: w.proof_size + w.proof_size * GAS_MARGIN_PERCENT / 100,
+    }
+}
+
+fn sp_blake2_256(data: &[u8]) -> [u8; 32] {
+    use blake2::{digest::consts::U32, Blake2b, Digest};
+    Blake2b::<U32>::digest(data).into()
+}

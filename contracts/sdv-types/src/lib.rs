@@ -1,0 +1,42 @@
+//! Types shared by the Sovereign Document Vault contracts and the off-chain crates.
+//!
+//! Every event a contract emits is declared here once, with `#[ink::event]`, so that the
+//! contract emitting it and the indexer decoding it can never disagree on its layout or on its
+//! signature topic. Fields of a released event are never reordered.
+//!
+//! The crate is `no_std` for the contracts; the off-chain crates enable `std`.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+pub mod governance;
+
+pub use ink;
+pub use ink::primitives::AccountId;
+
+/// Milliseconds since the Unix epoch, the unit of ink!'s `block_timestamp()`.
+pub type Timestamp = u64;
+
+/// Milliseconds in one hour.
+pub const HOUR: Timestamp = 60 * 60 * 1000;
+/// Milliseconds in one day.
+pub const DAY: Timestamp = 24 * HOUR;
+
+/// Decodes a contract event if its first topic is `E`'s ink! 5 signature topic.
+///
+/// Returns `None` when the event is of another type (or anonymous), `Some(Err(_))` when the
+/// signature matches but the data does not decode.
+#[cfg(feature = "std")]
+pub fn decode_event<E>(topics: &[[u8; 32]], data: &[u8]) -> Option<Result<E, scale::Error>>
+where
+    E: ink::env::Event + scale::Decode,
+{
+    let signature = E::SIGNATURE_TOPIC?;
+    if topics.first() != Some(&signature) {
+        return None;
+    }
+    Some(E::decode(&mut &data[..]))
+}
+
+/// The ink! 5 signature topic of `E`, the first topic of every event of that type.
+pub fn signature_topic<E: ink::env::Event>() -> Option<[u8; 32]> {
+    E::SIGNATURE_TOPIC
+}

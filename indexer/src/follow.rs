@@ -1,0 +1,52 @@
+//! Following the finalized chain.
+
+use sdv_chain::{contract_events, AccountId, Chain};
+use sqlx::PgPool;
+
+use crate::{
+    store::{self, IndexedBlock},
+    Error, Result,
+};
+
+/// Blocks written per database transaction.
+pub const BATCH_BLOCKS: u32 = 256;
+
+/// Writes every finalized block after the cursor, in batches of [`BATCH_BLOCKS`], keeping only
+/// the `ContractEmitted` events of `contracts`. Returns the number of the last block written.
+pub async fn catch_up(chain: &Chain, pool: &PgPool, contracts: &[AccountId]) -> Result<u32> {
+    let genesis = chain.genesis_hash();
+    store::check_genesis(pool, genesis).await?;
+    let start = match store::cursor(pool).await? {
+        Some(c) => {
+            if chain.block_hash(c.block_number).await? != Some(c.block_hash) {
+                return Err(Error::ChainReplaced {
+                    number: c.block_number,
+                    recorded: format!("{:?}", c.block_hash),
+                });
+            }
+            c.block_number + 1
+        }
+        None => 0,
+    };
+    let (head, _) = chain.finalized_head().await?;
+    let mut number = start;
+    while number <= head {
+        let end = head.min(number + BATCH_BLOCKS - 1);
+        let mut batch = Vec::with_capacity((end - number + 1) as usize);
+        for n in number..=end {
+            let hash = chain
+                .block_hash(n)
+                .await?
+                .ok_or(sdv_chain::Error::Dispatch(format!("finalized block {n} has no hash")))?;
+            let events = chain.events_at(hash).await?;
+            batch.push(IndexedBlock {
+                number: n,
+                hash,
+                events: contract_events(events.iter(), contracts)?,
+            });
+        }
+        store::write_batch(pool, genesis, &batch).await?;
+        number = end + 1;
+    }
+    Ok(head.max(start.saturating_sub(1)))
+}

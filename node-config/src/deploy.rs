@@ -1,0 +1,141 @@
+//! Deployment of the SDV contracts on a chain, in a fixed order.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use sdv_chain::{
+    node, subxt::utils::MultiAddress, to_ink_account, CallData, Chain, ContractBundle,
+    DeployedContract, Deployment,
+};
+use subxt_signer::sr25519::Keypair;
+
+use crate::accounts;
+
+/// The contracts, in deployment order: each one only needs the ones before it.
+pub const CONTRACTS: &[&str] = &["validator_governance"];
+
+/// Balance given to each dev validator so it can pay for its votes (1,000 units of 10^12).
+pub const VALIDATOR_FUNDS: u128 = 1_000 * 1_000_000_000_000;
+
+/// Why a deployment failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// A contract bundle is missing.
+    #[error(
+        "contract bundle {0} not found: build the contracts with `./dev build-contracts` \
+         (or `cargo contract build --release` in contracts/<name>), or set SDV_CONTRACTS_DIR"
+    )]
+    MissingBundle(String),
+    /// The chain refused a step.
+    #[error("deploying {contract}: {source}")]
+    Chain {
+        /// The contract being deployed.
+        contract: String,
+        /// What the chain said.
+        source: sdv_chain::Error,
+    },
+}
+
+/// Where the contract bundles are: `SDV_CONTRACTS_DIR`, or the `ink` folder of the contracts'
+/// build directory under `$HOME/.cache/sdv`, which `./dev` uses.
+pub fn contracts_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SDV_CONTRACTS_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("SDV_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
+            PathBuf::from(home).join(".cache/sdv")
+        });
+    cache.join("target-contracts/ink")
+}
+
+/// The bundle of contract `name` in `dir`.
+pub fn bundle_path(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name).join(format!("{name}.contract"))
+}
+
+/// Loads the bundle of contract `name` from `dir`.
+pub fn load_bundle(dir: &Path, name: &str) -> Result<ContractBundle, DeployError> {
+    let path = bundle_path(dir, name);
+    if !path.exists() {
+        return Err(DeployError::MissingBundle(path.display().to_string()));
+    }
+    ContractBundle::load(&path).map_err(|source| DeployError::Chain {
+        contract: name.into(),
+        source,
+    })
+}
+
+/// Funds the dev validators, uploads and instantiates every contract in [`CONTRACTS`] order,
+/// and returns the deployment.
+pub async fn deploy(chain: &Chain, deployer: &Keypair, dir: &Path) -> Result<Deployment, DeployError> {
+    let fail = |contract: &str| {
+        let contract = contract.to_owned();
+        move |source| DeployError::Chain { contract, source }
+    };
+    fund_validators(chain, deployer)
+        .await
+        .map_err(fail("validator funding"))?;
+
+    let mut contracts = BTreeMap::new();
+    for name in CONTRACTS {
+        let bundle = load_bundle(dir, name)?;
+        let code_hash = chain
+            .upload_code(deployer, &bundle.wasm)
+            .await
+            .map_err(fail(name))?;
+        let data = constructor_input(name);
+        let instantiated = chain
+            .instantiate(deployer, code_hash, data, Vec::new())
+            .await
+            .map_err(fail(name))?;
+        tracing::info!(contract = name, address = %instantiated.address, "deployed");
+        contracts.insert(
+            name.to_string(),
+            DeployedContract {
+                address: instantiated.address,
+                code_hash,
+            },
+        );
+    }
+    Ok(Deployment {
+        genesis_hash: chain.genesis_hash(),
+        rpc_url: chain.url().to_owned(),
+        contracts,
+    })
+}
+
+fn constructor_input(name: &str) -> Vec<u8> {
+    match name {
+        "validator_governance" => {
+            let validators: Vec<_> = accounts::validators()
+                .iter()
+                .map(|k| to_ink_account(&k.public_key().to_account_id()))
+                .collect();
+            CallData::message("new").arg(&validators).into_bytes()
+        }
+        other => unreachable!("no constructor input for {other}"),
+    }
+}
+
+async fn fund_validators(chain: &Chain, funder: &Keypair) -> sdv_chain::Result<()> {
+    let calls = accounts::validators()
+        .iter()
+        .map(|k| {
+            node::runtime_types::contracts_node_runtime::RuntimeCall::Balances(
+                node::runtime_types::pallet_balances::pallet::Call::transfer_keep_alive {
+                    dest: MultiAddress::Id(k.public_key().to_account_id()),
+                    value: VALIDATOR_FUNDS,
+                },
+            )
+        })
+        .collect();
+    chain
+        .submit(&node::tx().utility().batch_all(calls), funder)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! The system tests' harness.
+//!
+//! [`TestContext`] starts its own node on a free loopback port (read from the node's output,
+//! killed on drop), deploys the contracts from their bundles, and hands out fresh PostgreSQL
+//! databases on the server named by `DATABASE_URL` (which `./dev test` starts). A component that
+//! cannot be had is a loud failure, never a skip.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sdv_chain::{Chain, Deployment};
+use sdv_node_config::{accounts, contracts_dir, deploy, NodeOptions, NodeProcess};
+use sqlx::{postgres::PgPoolOptions, Connection, PgConnection, PgPool};
+use tempfile::TempDir;
+
+/// A node with the contracts deployed, for one test.
+pub struct TestContext {
+    /// The node; dropping the context kills it.
+    pub node: NodeProcess,
+    /// A client of the node.
+    pub chain: Chain,
+    /// Where the contracts are.
+    pub deployment: Deployment,
+    dir: TempDir,
+}
+
+impl TestContext {
+    /// Starts a fresh chain and deploys every contract.
+    pub async fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("sdv-test-chain-")
+            .tempdir()
+            .expect("a temporary directory");
+        let node = NodeProcess::start(NodeOptions::new(dir.path().join("chain")))
+            .await
+            .unwrap_or_else(|e| panic!("the test node did not start: {e}"));
+        let chain = Chain::connect(&node.rpc_url())
+            .await
+            .unwrap_or_else(|e| panic!("connecting to the test node: {e}"));
+        let deployment = deploy(&chain, &accounts::alice(), &contracts_dir())
+            .await
+            .unwrap_or_else(|e| panic!("deploying the contracts: {e}"));
+        Self {
+            node,
+            chain,
+            deployment,
+            dir,
+        }
+    }
+
+    /// The test's private directory (removed on drop).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Restarts the node on the same chain with its clock `secs` ahead, and reconnects.
+    pub async fn move_clock_ahead(&mut self, secs: u64) {
+        self.node
+            .restart_with_clock_ahead(secs)
+            .await
+            .unwrap_or_else(|e| panic!("restarting the node with its clock moved: {e}"));
+        self.chain = Chain::connect(&self.node.rpc_url())
+            .await
+            .unwrap_or_else(|e| panic!("reconnecting to the restarted node: {e}"));
+    }
+}
+
+/// A fresh, empty database on the server named by `DATABASE_URL`.
+pub async fn fresh_database() -> PgPool {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        panic!("DATABASE_URL is not set: run the tests with `./dev test`, which starts PostgreSQL")
+    });
+    let name = format!(
+        "sdv_system_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = PgConnection::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at DATABASE_URL is not reachable: {e}"));
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("dropping a stale test database");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .expect("creating a test database");
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
+    PgPoolOptions::new()
+        .max_connections(4)
+        .connect(&format!("{base}/{name}"))
+        .await
+        .expect("connecting to the test database")
+}

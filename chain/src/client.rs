@@ -12,7 +12,8 @@ use subxt::{
 use crate::{
     contract_events, node,
     node::runtime_types::{
-        pallet_contracts::primitives::Code, sp_runtime::DispatchError, sp_weights::weight_v2::Weight,
+        pallet_contracts::primitives::Code, sp_runtime::DispatchError,
+        sp_weights::weight_v2::Weight,
     },
     AccountId, Client, ContractEvent, Error, Hash, NodeConfig, Result,
 };
@@ -127,10 +128,16 @@ impl Chain {
     }
 
     /// Uploads Wasm code and returns its hash. Uploading code that is already stored is a no-op.
-    pub async fn upload_code<S: Signer<NodeConfig>>(&self, signer: &S, wasm: &[u8]) -> Result<Hash> {
-        let tx = node::tx()
-            .contracts()
-            .upload_code(wasm.to_vec(), None, node::runtime_types::pallet_contracts::wasm::Determinism::Enforced);
+    pub async fn upload_code<S: Signer<NodeConfig>>(
+        &self,
+        signer: &S,
+        wasm: &[u8],
+    ) -> Result<Hash> {
+        let tx = node::tx().contracts().upload_code(
+            wasm.to_vec(),
+            None,
+            node::runtime_types::pallet_contracts::wasm::Determinism::Enforced,
+        );
         match self.submit(&tx, signer).await {
             Ok(_) => {}
             Err(Error::Dispatch(reason)) if reason.contains("CodeAlreadyExists") => {}
@@ -159,7 +166,13 @@ impl Chain {
             data.clone(),
             salt.clone(),
         );
-        let dry = self.client.runtime_api().at_latest().await?.call(api).await?;
+        let dry = self
+            .client
+            .runtime_api()
+            .at_latest()
+            .await?
+            .call(api)
+            .await?;
         let outcome = dry.result.map_err(|e| self.dispatch_error(&e))?;
         if outcome.result.flags.bits & REVERT_FLAG != 0 {
             return Err(Error::Reverted(outcome.result.data));
@@ -181,20 +194,31 @@ impl Chain {
     }
 
     /// Dry-runs a call of contract `dest` by `origin` on the latest block.
-    pub async fn dry_run(&self, origin: &AccountId, dest: &AccountId, data: Vec<u8>) -> Result<DryRun> {
-        let api = node::apis().contracts_api().call(
-            origin.clone(),
-            dest.clone(),
-            0,
-            None,
-            None,
-            data,
-        );
-        let dry = self.client.runtime_api().at_latest().await?.call(api).await?;
+    pub async fn dry_run(
+        &self,
+        origin: &AccountId,
+        dest: &AccountId,
+        data: Vec<u8>,
+    ) -> Result<DryRun> {
+        let api =
+            node::apis()
+                .contracts_api()
+                .call(origin.clone(), dest.clone(), 0, None, None, data);
+        let dry = self
+            .client
+            .runtime_api()
+            .at_latest()
+            .await?
+            .call(api)
+            .await?;
         let value = dry.result.map_err(|e| self.dispatch_error(&e))?;
         let deposit = match dry.storage_deposit {
-            node::runtime_types::pallet_contracts::primitives::StorageDeposit::Charge(v) => v as i128,
-            node::runtime_types::pallet_contracts::primitives::StorageDeposit::Refund(v) => -(v as i128),
+            node::runtime_types::pallet_contracts::primitives::StorageDeposit::Charge(v) => {
+                v as i128
+            }
+            node::runtime_types::pallet_contracts::primitives::StorageDeposit::Refund(v) => {
+                -(v as i128)
+            }
         };
         Ok(DryRun {
             gas_consumed: (dry.gas_consumed.ref_time, dry.gas_consumed.proof_size),
@@ -206,7 +230,12 @@ impl Chain {
     }
 
     /// Calls a read-only message and decodes its answer.
-    pub async fn query<T: Decode>(&self, origin: &AccountId, dest: &AccountId, data: Vec<u8>) -> Result<T> {
+    pub async fn query<T: Decode>(
+        &self,
+        origin: &AccountId,
+        dest: &AccountId,
+        data: Vec<u8>,
+    ) -> Result<T> {
         let dry = self.dry_run(origin, dest, data).await?;
         if dry.reverted {
             return Err(Error::Reverted(dry.data));
@@ -218,8 +247,15 @@ impl Chain {
     ///
     /// A call the contract refuses comes back as [`Error::Reverted`] from the dry run; nothing
     /// is submitted then.
-    pub async fn call<S: Signer<NodeConfig>>(&self, signer: &S, dest: &AccountId, data: Vec<u8>) -> Result<Submitted> {
-        let dry = self.dry_run(&signer.account_id(), dest, data.clone()).await?;
+    pub async fn call<S: Signer<NodeConfig>>(
+        &self,
+        signer: &S,
+        dest: &AccountId,
+        data: Vec<u8>,
+    ) -> Result<Submitted> {
+        let dry = self
+            .dry_run(&signer.account_id(), dest, data.clone())
+            .await?;
         if dry.reverted {
             return Err(Error::Reverted(dry.data));
         }
@@ -228,9 +264,10 @@ impl Chain {
             proof_size: dry.gas_required.1,
         });
         let limit = (gas_limit.ref_time, gas_limit.proof_size);
-        let tx = node::tx()
-            .contracts()
-            .call(MultiAddress::Id(dest.clone()), 0, gas_limit, None, data);
+        let tx =
+            node::tx()
+                .contracts()
+                .call(MultiAddress::Id(dest.clone()), 0, gas_limit, None, data);
         let (events, block_hash) = self.submit(&tx, signer).await?;
         Ok(Submitted {
             events: contract_events(events.iter(), &[])?,

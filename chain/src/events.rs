@@ -1,6 +1,5 @@
 //! `Contracts::ContractEmitted` events and their decoding through the shared types.
 
-
 use crate::{node, AccountId, NodeConfig, Result};
 
 /// One event emitted by a contract, as the chain recorded it.
@@ -29,7 +28,9 @@ impl ContractEvent {
 /// The `ContractEmitted` events of a block (or of one extrinsic's events) whose emitting
 /// contract is in `contracts`; all contracts when `contracts` is empty.
 pub fn contract_events(
-    events: impl IntoIterator<Item = core::result::Result<subxt::events::EventDetails<NodeConfig>, subxt::Error>>,
+    events: impl IntoIterator<
+        Item = core::result::Result<subxt::events::EventDetails<NodeConfig>, subxt::Error>,
+    >,
     contracts: &[AccountId],
 ) -> Result<Vec<ContractEvent>> {
     let mut found = Vec::new();

@@ -7,10 +7,19 @@ use clap::{Parser, Subcommand};
 use sdv_chain::{from_ink_account, CallData, Chain, Deployment};
 
 #[derive(Parser)]
-#[command(name = "sdv", version, about = "Sovereign Document Vault: wallet and validator CLI")]
+#[command(
+    name = "sdv",
+    version,
+    about = "Sovereign Document Vault: wallet and validator CLI"
+)]
 struct Cli {
     /// The deployment file written by `./dev up`.
-    #[arg(long, env = "SDV_DEPLOYMENT", default_value = ".dev-state/deployment.json", global = true)]
+    #[arg(
+        long,
+        env = "SDV_DEPLOYMENT",
+        default_value = ".dev-state/deployment.json",
+        global = true
+    )]
     deployment: PathBuf,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
@@ -64,7 +73,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .with_context(|| format!("connecting to {}", deployment.rpc_url))?;
             let governance = deployment.address("validator_governance")?;
             let validators: Vec<sdv_types::AccountId> = chain
-                .query(governance, governance, CallData::message("validators").into_bytes())
+                .query(
+                    governance,
+                    governance,
+                    CallData::message("validators").into_bytes(),
+                )
                 .await?;
             let validators: Vec<_> = validators.iter().map(from_ink_account).collect();
             if cli.json {

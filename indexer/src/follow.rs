@@ -37,7 +37,9 @@ pub async fn catch_up(chain: &Chain, pool: &PgPool, contracts: &[AccountId]) -> 
             let hash = chain
                 .block_hash(n)
                 .await?
-                .ok_or(sdv_chain::Error::Dispatch(format!("finalized block {n} has no hash")))?;
+                .ok_or(sdv_chain::Error::Dispatch(format!(
+                    "finalized block {n} has no hash"
+                )))?;
             let events = chain.events_at(hash).await?;
             batch.push(IndexedBlock {
                 number: n,

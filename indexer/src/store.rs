@@ -108,7 +108,10 @@ async fn insert_events(tx: &mut Transaction<'_, Postgres>, blocks: &[IndexedBloc
 }
 
 /// The raw events of one signature topic, in chain order.
-pub async fn events_by_signature(pool: &PgPool, signature: [u8; 32]) -> Result<Vec<(u32, Vec<u8>)>> {
+pub async fn events_by_signature(
+    pool: &PgPool,
+    signature: [u8; 32],
+) -> Result<Vec<(u32, Vec<u8>)>> {
     let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
         "SELECT block_number, data FROM contract_events
          WHERE signature = $1 ORDER BY block_number, event_index",
@@ -149,7 +152,10 @@ mod tests {
         let c = cursor(&pool).await.unwrap().unwrap();
         assert_eq!((c.block_number, c.block_hash), (3, Hash::repeat_byte(3)));
         let events = events_by_signature(&pool, [9; 32]).await.unwrap();
-        assert_eq!(events, vec![(1, vec![1, 0]), (1, vec![1, 1]), (3, vec![3, 0])]);
+        assert_eq!(
+            events,
+            vec![(1, vec![1, 0]), (1, vec![1, 1]), (3, vec![3, 0])]
+        );
     }
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
@@ -169,7 +175,9 @@ mod tests {
             .await
             .unwrap();
         check_genesis(&pool, Hash::repeat_byte(0xaa)).await.unwrap();
-        let err = check_genesis(&pool, Hash::repeat_byte(0xbb)).await.unwrap_err();
+        let err = check_genesis(&pool, Hash::repeat_byte(0xbb))
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::GenesisMismatch { .. }), "{err}");
     }
 }

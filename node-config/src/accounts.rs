@@ -19,7 +19,10 @@ pub fn from_uri(uri: &str) -> Result<Keypair, String> {
 
 /// Dev validator `index` (1 to 20): the dev phrase with the hard path `//validator//<index>`.
 pub fn validator(index: usize) -> Keypair {
-    assert!((1..=VALIDATORS).contains(&index), "dev validators are numbered 1 to 20");
+    assert!(
+        (1..=VALIDATORS).contains(&index),
+        "dev validators are numbered 1 to 20"
+    );
     from_uri(&format!("{DEV_PHRASE}//validator//{index}")).expect("the dev phrase is valid")
 }
 

@@ -72,7 +72,11 @@ pub fn load_bundle(dir: &Path, name: &str) -> Result<ContractBundle, DeployError
 
 /// Funds the dev validators, uploads and instantiates every contract in [`CONTRACTS`] order,
 /// and returns the deployment.
-pub async fn deploy(chain: &Chain, deployer: &Keypair, dir: &Path) -> Result<Deployment, DeployError> {
+pub async fn deploy(
+    chain: &Chain,
+    deployer: &Keypair,
+    dir: &Path,
+) -> Result<Deployment, DeployError> {
     let fail = |contract: &str| {
         let contract = contract.to_owned();
         move |source| DeployError::Chain { contract, source }

@@ -231,7 +231,10 @@ impl NodeProcess {
     pub async fn stop(&mut self) -> Result<(), NodeError> {
         if let Some(pid) = self.child.id() {
             let _ = signal::kill(Pid::from_raw(pid as i32), signal::Signal::SIGTERM);
-            if tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await.is_err() {
+            if tokio::time::timeout(STOP_TIMEOUT, self.child.wait())
+                .await
+                .is_err()
+            {
                 self.child.kill().await?;
             }
         }
@@ -276,7 +279,12 @@ mod tests {
     #[test]
     fn flags_keep_everything_on_loopback() {
         let args = NodeOptions::new("/tmp/x").args().join(" ");
-        for flag in ["--no-mdns", "--no-prometheus", "--no-telemetry", "/ip4/127.0.0.1/tcp/0"] {
+        for flag in [
+            "--no-mdns",
+            "--no-prometheus",
+            "--no-telemetry",
+            "/ip4/127.0.0.1/tcp/0",
+        ] {
             assert!(args.contains(flag), "{flag} missing from {args}");
         }
     }

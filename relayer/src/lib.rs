@@ -45,7 +45,10 @@ impl RelayerConfig {
 
     /// The signing key of the role account.
     pub fn keypair(&self) -> Result<Keypair> {
-        let text = self.signer.expose_str().map_err(|_| Error::BadSigner(SIGNER_VAR))?;
+        let text = self
+            .signer
+            .expose_str()
+            .map_err(|_| Error::BadSigner(SIGNER_VAR))?;
         let uri: SecretUri = text.parse().map_err(|_| Error::BadSigner(SIGNER_VAR))?;
         Keypair::from_uri(&uri).map_err(|_| Error::BadSigner(SIGNER_VAR))
     }
@@ -62,7 +65,10 @@ mod tests {
             signer: Secret::new(b"//Alice".to_vec()),
         };
         let alice = subxt_signer::sr25519::dev::alice();
-        assert_eq!(config.keypair().unwrap().public_key().0, alice.public_key().0);
+        assert_eq!(
+            config.keypair().unwrap().public_key().0,
+            alice.public_key().0
+        );
         assert!(!format!("{config:?}").contains("Alice"));
     }
 
@@ -73,6 +79,9 @@ mod tests {
             signer: Secret::new(b"not a phrase at all//x".to_vec()),
         };
         let err = config.keypair().unwrap_err().to_string();
-        assert_eq!(err, "SDV_RELAYER_SIGNER is not a valid secret URI or seed phrase");
+        assert_eq!(
+            err,
+            "SDV_RELAYER_SIGNER is not a valid secret URI or seed phrase"
+        );
     }
 }

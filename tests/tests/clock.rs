@@ -8,7 +8,11 @@ use sdv_types::HOUR;
 async fn contract_now(ctx: &TestContext) -> u64 {
     let governance = ctx.deployment.address("validator_governance").unwrap();
     ctx.chain
-        .query(governance, governance, CallData::message("now").into_bytes())
+        .query(
+            governance,
+            governance,
+            CallData::message("now").into_bytes(),
+        )
         .await
         .unwrap()
 }
@@ -18,13 +22,20 @@ async fn contract_reads_the_clock_moved_73_hours_ahead() {
     // Given a chain with the contracts, and the time a contract reads now.
     let mut ctx = TestContext::new().await;
     let before = contract_now(&ctx).await;
-    let governance = ctx.deployment.address("validator_governance").unwrap().clone();
+    let governance = ctx
+        .deployment
+        .address("validator_governance")
+        .unwrap()
+        .clone();
 
     // When the node restarts on the same base path with its clock 73 hours ahead and a block
     // is authored.
     ctx.move_clock_ahead(73 * 3600).await;
     ctx.chain
-        .submit(&node::tx().system().remark(b"tick".to_vec()), &accounts::bob())
+        .submit(
+            &node::tx().system().remark(b"tick".to_vec()),
+            &accounts::bob(),
+        )
         .await
         .unwrap();
 

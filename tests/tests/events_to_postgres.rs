@@ -13,10 +13,16 @@ async fn deployment_event_is_mirrored_into_postgres() {
     let ctx = TestContext::new().await;
     let pool = fresh_database().await;
     MIGRATOR.run(&pool).await.unwrap();
-    let governance = ctx.deployment.address("validator_governance").unwrap().clone();
+    let governance = ctx
+        .deployment
+        .address("validator_governance")
+        .unwrap()
+        .clone();
 
     // When the finalized chain is written to the database, twice (the second run resumes).
-    let head = catch_up(&ctx.chain, &pool, &[governance.clone()]).await.unwrap();
+    let head = catch_up(&ctx.chain, &pool, std::slice::from_ref(&governance))
+        .await
+        .unwrap();
     let again = catch_up(&ctx.chain, &pool, &[governance]).await.unwrap();
 
     // Then the cursor is at the finalized head, and the one ValidatorSetInitialized event is
@@ -28,8 +34,9 @@ async fn deployment_event_is_mirrored_into_postgres() {
     let signature = signature_topic::<ValidatorSetInitialized>().unwrap();
     let rows = store::events_by_signature(&pool, signature).await.unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
-    let event: ValidatorSetInitialized =
-        sdv_types::decode_event(&[signature], &rows[0].1).unwrap().unwrap();
+    let event: ValidatorSetInitialized = sdv_types::decode_event(&[signature], &rows[0].1)
+        .unwrap()
+        .unwrap();
     let expected: Vec<_> = accounts::validators()
         .iter()
         .map(|k| to_ink_account(&k.public_key().to_account_id()))
@@ -48,7 +55,8 @@ async fn database_of_another_chain_is_refused() {
     let second = TestContext::new().await;
     let err = catch_up(&second.chain, &pool, &[]).await.unwrap_err();
     assert!(
-        err.to_string().contains("point the indexer at a fresh database"),
+        err.to_string()
+            .contains("point the indexer at a fresh database"),
         "{err}"
     );
 }

@@ -2,7 +2,7 @@
 //! `substrate-contracts-node`, called, and its event decoded off-chain through `sdv-types`.
 
 use sdv_chain::{from_ink_account, to_ink_account, CallData, Error};
-use sdv_node_config::{accounts, deploy::load_bundle, contracts_dir};
+use sdv_node_config::{accounts, contracts_dir, deploy::load_bundle};
 use sdv_system_tests::TestContext;
 use sdv_types::governance::ValidatorSetInitialized;
 
@@ -21,7 +21,9 @@ async fn built_governance_instantiates_and_its_event_decodes_offchain() {
     let alice = accounts::alice();
 
     // When a second governance instance is created from that code.
-    let data = CallData::message("new").arg(&validator_accounts()).into_bytes();
+    let data = CallData::message("new")
+        .arg(&validator_accounts())
+        .into_bytes();
     let created = ctx
         .chain
         .instantiate(&alice, bundle.code_hash, data, b"second".to_vec())
@@ -90,7 +92,11 @@ async fn deployed_governance_is_in_the_deployment_and_answers() {
     let governance = ctx.deployment.address("validator_governance").unwrap();
     let validators: Vec<sdv_types::AccountId> = ctx
         .chain
-        .query(governance, governance, CallData::message("validators").into_bytes())
+        .query(
+            governance,
+            governance,
+            CallData::message("validators").into_bytes(),
+        )
         .await
         .unwrap();
     let expected: Vec<_> = accounts::validators()

@@ -12,7 +12,8 @@ async fn missing_node_binary_says_how_to_install_it() {
     let err = NodeProcess::start(options).await.unwrap_err();
     assert!(matches!(err, NodeError::NotInstalled(_)), "{err}");
     assert!(
-        err.to_string().contains("cargo install contracts-node --version 0.42.0 --locked"),
+        err.to_string()
+            .contains("cargo install contracts-node --version 0.42.0 --locked"),
         "{err}"
     );
 }
@@ -24,8 +25,14 @@ async fn rpc_port_in_use_is_refused_not_silently_replaced() {
     let mut options = NodeOptions::new(dir.path().join("chain"));
     options.rpc_port = taken.local_addr().unwrap().port();
     let err = NodeProcess::start(options).await.unwrap_err();
-    assert!(matches!(err, NodeError::PortInUse(p) if p == options_port(&taken)), "{err}");
-    assert!(err.to_string().contains("is in use by another process"), "{err}");
+    assert!(
+        matches!(err, NodeError::PortInUse(p) if p == options_port(&taken)),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("is in use by another process"),
+        "{err}"
+    );
 }
 
 fn options_port(listener: &TcpListener) -> u16 {

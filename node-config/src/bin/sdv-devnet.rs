@@ -51,8 +51,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -89,7 +88,11 @@ async fn up(
     if let (Some(file), Some(pid)) = (&node_pid_file, node.pid()) {
         std::fs::write(file, pid.to_string()).context("writing the node pid file")?;
     }
-    eprintln!("node: {} (log {})", node.rpc_url(), node.log_path().display());
+    eprintln!(
+        "node: {} (log {})",
+        node.rpc_url(),
+        node.log_path().display()
+    );
     let chain = Chain::connect(&node.rpc_url()).await?;
     let deployment = deploy(&chain, &accounts::alice(), &contracts_dir()).await?;
     deployment.save(&deployment_path)?;
@@ -125,6 +128,10 @@ async fn metadata(url: &str, out: &PathBuf) -> anyhow::Result<()> {
     let metadata = Option::<Vec<u8>>::decode(&mut &bytes[..])?
         .context("the node does not serve metadata V15")?;
     std::fs::write(out, &metadata).with_context(|| format!("writing {}", out.display()))?;
-    println!("wrote {} bytes of metadata to {}", metadata.len(), out.display());
+    println!(
+        "wrote {} bytes of metadata to {}",
+        metadata.len(),
+        out.display()
+    );
     Ok(())
 }

@@ -178,7 +178,10 @@ mod tests {
             tracing::error!("config was {config:?}");
         });
         let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        assert!(logs.contains("http://127.0.0.1:8054"), "the log was written: {logs}");
+        assert!(
+            logs.contains("http://127.0.0.1:8054"),
+            "the log was written: {logs}"
+        );
         assert!(logs.contains("[redacted]"));
         assert!(!logs.contains(value), "secret leaked into: {logs}");
     }

@@ -220,6 +220,7 @@ cmd_up() {
   echo "deployment file: $STATE/deployment.json"
   echo "Ctrl-C (or ./dev down in another terminal) stops everything."
   wait "$(cat "$STATE/devnet.pid")" 2>/dev/null || true
+  cmd_down
 }
 
 cmd_down() {

@@ -12,12 +12,14 @@ mod client;
 mod deployment;
 mod error;
 mod events;
+mod governance;
 
 pub use bundle::{CallData, ContractBundle, Selector};
 pub use client::{Chain, DryRun, Instantiated, Submitted, GAS_MARGIN_PERCENT};
 pub use deployment::{DeployedContract, Deployment};
 pub use error::{Error, Result};
 pub use events::{contract_events, ContractEvent};
+pub use governance::Governance;
 pub use subxt;
 pub use subxt_signer;
 

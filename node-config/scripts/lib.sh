@@ -8,6 +8,10 @@ STATE="$ROOT/.dev-state"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 CONTRACTS_TARGET="$CACHE/target-contracts"
 export SDV_CONTRACTS_DIR="${SDV_CONTRACTS_DIR:-$CONTRACTS_TARGET/ink}"
+# The same contracts built with their `next-version` feature, for code-upgrade tests.
+NEXT_TARGET="$CACHE/target-contracts-next"
+export SDV_CONTRACTS_NEXT_DIR="${SDV_CONTRACTS_NEXT_DIR:-$NEXT_TARGET/ink}"
+UPGRADE_TESTED=(validator_governance)
 export PATH="$HOME/.cargo/bin:$PATH"
 # The contracts, in deployment order (node-config/src/deploy.rs keeps the same list).
 CONTRACT_CRATES=(validator_governance)
@@ -107,17 +111,26 @@ ensure_tools() {
 
 # --- builds -------------------------------------------------------------------------------
 
+# build_contract CRATE TARGET_DIR [FEATURES]: builds one bundle unless it is newer than every
+# contract source.
+build_contract() {
+  local c="$1" target="$2" features="${3:-}" bundle="$2/ink/$1/$1.contract"
+  if [ -f "$bundle" ] && [ -z "$(find "$ROOT/contracts" -newer "$bundle" -type f \( -name '*.rs' -o -name 'Cargo.toml' -o -name 'Cargo.lock' \) -print -quit)" ]; then
+    return
+  fi
+  say "building contract $c${features:+ with $features} (cargo contract build --release)"
+  ( cd "$ROOT/contracts/$c" && CARGO_TARGET_DIR="$target" cargo contract build --release --quiet ${features:+--features "$features"} ) ||
+    die "the contract $c did not build (see above)"
+}
+
 build_contracts() {
-  local c bundle
-  for c in "${CONTRACT_CRATES[@]}"; do
-    bundle="$SDV_CONTRACTS_DIR/$c/$c.contract"
-    if [ -f "$bundle" ] && [ -z "$(find "$ROOT/contracts" -newer "$bundle" -type f \( -name '*.rs' -o -name 'Cargo.toml' -o -name 'Cargo.lock' \) -print -quit)" ]; then
-      continue
-    fi
-    say "building contract $c (cargo contract build --release)"
-    ( cd "$ROOT/contracts/$c" && CARGO_TARGET_DIR="$CONTRACTS_TARGET" cargo contract build --release --quiet ) ||
-      die "the contract $c did not build (see above)"
-  done
+  local c
+  for c in "${CONTRACT_CRATES[@]}"; do build_contract "$c" "$CONTRACTS_TARGET"; done
+}
+
+build_upgrade_contracts() {
+  local c
+  for c in "${UPGRADE_TESTED[@]}"; do build_contract "$c" "$NEXT_TARGET" next-version; done
 }
 
 build_binaries() {
@@ -167,6 +180,7 @@ cmd_test() {
   local t0; t0=$(date +%s)
   ensure_tools
   build_contracts
+  build_upgrade_contracts
   local pgdir port
   pgdir="$(mktemp -d /tmp/sdv-test-pg.XXXXXX)"
   port="$(free_port)"

@@ -45,3 +45,42 @@ mod tests {
         assert_eq!(validator(1).public_key().0, keys[0]);
     }
 }
+
+/// The service roles' dev accounts: `//sdv//<role>` on the dev phrase.
+pub mod roles {
+    use super::*;
+
+    /// Mints documents after verified uploads.
+    pub fn storage_attestor() -> Keypair {
+        role("storage-attestor")
+    }
+
+    /// Records retention notices and deletions.
+    pub fn retention_executor() -> Keypair {
+        role("retention-executor")
+    }
+
+    /// Sets account tiers.
+    pub fn tier_authority() -> Keypair {
+        role("tier-authority")
+    }
+
+    /// The fleet HQ: proposes releases.
+    pub fn fleet_hq() -> Keypair {
+        role("fleet-hq")
+    }
+
+    /// Every role account.
+    pub fn all() -> Vec<Keypair> {
+        vec![
+            storage_attestor(),
+            retention_executor(),
+            tier_authority(),
+            fleet_hq(),
+        ]
+    }
+
+    fn role(name: &str) -> Keypair {
+        from_uri(&format!("{DEV_PHRASE}//sdv//{name}")).expect("the dev phrase is valid")
+    }
+}

@@ -9,6 +9,7 @@ use sdv_chain::{
     node, subxt::utils::MultiAddress, to_ink_account, CallData, Chain, ContractBundle,
     DeployedContract, Deployment,
 };
+use sdv_types::governance::RoleAccounts;
 use subxt_signer::sr25519::Keypair;
 
 use crate::accounts;
@@ -16,7 +17,8 @@ use crate::accounts;
 /// The contracts, in deployment order: each one only needs the ones before it.
 pub const CONTRACTS: &[&str] = &["validator_governance"];
 
-/// Balance given to each dev validator so it can pay for its votes (1,000 units of 10^12).
+/// Balance given to each dev validator and role account so it can pay fees (1,000 units of
+/// 10^12).
 pub const VALIDATOR_FUNDS: u128 = 1_000 * 1_000_000_000_000;
 
 /// Why a deployment failed.
@@ -53,6 +55,17 @@ pub fn contracts_dir() -> PathBuf {
     cache.join("target-contracts/ink")
 }
 
+/// Where the bundles built with the `next-version` feature are (for upgrade tests):
+/// `SDV_CONTRACTS_NEXT_DIR`, or beside [`contracts_dir`]'s build directory.
+pub fn next_version_contracts_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SDV_CONTRACTS_NEXT_DIR") {
+        return PathBuf::from(dir);
+    }
+    let dir = contracts_dir();
+    let build = dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    build.with_file_name("target-contracts-next").join("ink")
+}
+
 /// The bundle of contract `name` in `dir`.
 pub fn bundle_path(dir: &Path, name: &str) -> PathBuf {
     dir.join(name).join(format!("{name}.contract"))
@@ -81,7 +94,7 @@ pub async fn deploy(
         let contract = contract.to_owned();
         move |source| DeployError::Chain { contract, source }
     };
-    fund_validators(chain, deployer)
+    fund_dev_accounts(chain, deployer)
         .await
         .map_err(fail("validator funding"))?;
 
@@ -113,22 +126,39 @@ pub async fn deploy(
     })
 }
 
+/// The dev validators as the contracts see them.
+pub fn validator_accounts() -> Vec<sdv_types::AccountId> {
+    accounts::validators()
+        .iter()
+        .map(|k| to_ink_account(&k.public_key().to_account_id()))
+        .collect()
+}
+
+/// The dev role accounts ValidatorGovernance is instantiated with.
+pub fn dev_roles() -> RoleAccounts {
+    let ink = |k: Keypair| Some(to_ink_account(&k.public_key().to_account_id()));
+    RoleAccounts {
+        storage_attestor: ink(accounts::roles::storage_attestor()),
+        retention_executor: ink(accounts::roles::retention_executor()),
+        tier_authority: ink(accounts::roles::tier_authority()),
+        release_proposers: vec![ink(accounts::roles::fleet_hq()).expect("some")],
+    }
+}
+
 fn constructor_input(name: &str) -> Vec<u8> {
     match name {
-        "validator_governance" => {
-            let validators: Vec<_> = accounts::validators()
-                .iter()
-                .map(|k| to_ink_account(&k.public_key().to_account_id()))
-                .collect();
-            CallData::message("new").arg(&validators).into_bytes()
-        }
+        "validator_governance" => CallData::message("new")
+            .arg(&validator_accounts())
+            .arg(&dev_roles())
+            .into_bytes(),
         other => unreachable!("no constructor input for {other}"),
     }
 }
 
-async fn fund_validators(chain: &Chain, funder: &Keypair) -> sdv_chain::Result<()> {
+async fn fund_dev_accounts(chain: &Chain, funder: &Keypair) -> sdv_chain::Result<()> {
     let calls = accounts::validators()
         .iter()
+        .chain(accounts::roles::all().iter())
         .map(|k| {
             node::runtime_types::contracts_node_runtime::RuntimeCall::Balances(
                 node::runtime_types::pallet_balances::pallet::Call::transfer_keep_alive {

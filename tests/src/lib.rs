@@ -52,7 +52,8 @@ impl TestContext {
         self.dir.path()
     }
 
-    /// Restarts the node on the same chain with its clock `secs` ahead, and reconnects.
+    /// Restarts the node on the same chain with its clock `secs` ahead of the real one,
+    /// reconnects, and authors a block so that contracts (and dry runs) see the new time.
     pub async fn move_clock_ahead(&mut self, secs: u64) {
         self.node
             .restart_with_clock_ahead(secs)
@@ -61,6 +62,15 @@ impl TestContext {
         self.chain = Chain::connect(&self.node.rpc_url())
             .await
             .unwrap_or_else(|e| panic!("reconnecting to the restarted node: {e}"));
+        self.chain
+            .submit(
+                &sdv_chain::node::tx()
+                    .system()
+                    .remark(b"clock moved".to_vec()),
+                &accounts::ferdie(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("authoring a block after the clock move: {e}"));
     }
 }
 

@@ -1,17 +1,13 @@
 //! The first contract path end to end: `cargo contract build` output instantiated on a real
 //! `substrate-contracts-node`, called, and its event decoded off-chain through `sdv-types`.
 
-use sdv_chain::{from_ink_account, to_ink_account, CallData, Error};
-use sdv_node_config::{accounts, contracts_dir, deploy::load_bundle};
+use sdv_chain::{from_ink_account, CallData, Error};
+use sdv_node_config::{
+    accounts, contracts_dir,
+    deploy::{dev_roles, load_bundle, validator_accounts},
+};
 use sdv_system_tests::TestContext;
 use sdv_types::governance::ValidatorSetInitialized;
-
-fn validator_accounts() -> Vec<sdv_types::AccountId> {
-    accounts::validators()
-        .iter()
-        .map(|k| to_ink_account(&k.public_key().to_account_id()))
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn built_governance_instantiates_and_its_event_decodes_offchain() {
@@ -23,6 +19,7 @@ async fn built_governance_instantiates_and_its_event_decodes_offchain() {
     // When a second governance instance is created from that code.
     let data = CallData::message("new")
         .arg(&validator_accounts())
+        .arg(&dev_roles())
         .into_bytes();
     let created = ctx
         .chain
@@ -71,7 +68,10 @@ async fn constructor_refuses_nineteen_validators_with_its_typed_error() {
     let mut nineteen = validator_accounts();
     nineteen.pop();
 
-    let data = CallData::message("new").arg(&nineteen).into_bytes();
+    let data = CallData::message("new")
+        .arg(&nineteen)
+        .arg(&dev_roles())
+        .into_bytes();
     let err = ctx
         .chain
         .instantiate(&accounts::alice(), code_hash, data, b"short".to_vec())

@@ -6,6 +6,9 @@
 //!
 //! The crate is `no_std` for the contracts; the off-chain crates enable `std`.
 #![cfg_attr(not(feature = "std"), no_std)]
+// `cargo contract build` denies this lint; parity-scale-codec's derive emits `index as u8`
+// casts for enums with data, which it flags although every index here is below 256.
+#![allow(clippy::cast_possible_truncation)]
 
 pub mod governance;
 
@@ -14,6 +17,15 @@ pub use ink::primitives::AccountId;
 
 /// Milliseconds since the Unix epoch, the unit of ink!'s `block_timestamp()`.
 pub type Timestamp = u64;
+
+/// A 32-byte hash (sha256 digests, evidence hashes, code hashes).
+pub type Hash32 = [u8; 32];
+
+/// A team vault's number in TeamVault.
+pub type VaultId = u32;
+
+/// One MB: 1,048,576 bytes, everywhere in the product.
+pub const MB: u64 = 1024 * 1024;
 
 /// Milliseconds in one hour.
 pub const HOUR: Timestamp = 60 * 60 * 1000;

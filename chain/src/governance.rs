@@ -1,0 +1,125 @@
+//! Typed calls of the ValidatorGovernance contract.
+
+use sdv_types::governance::{
+    Error as GovernanceError, Proposal, ProposalCreated, ProposalId, ProposalKind, ProposalState,
+};
+use subxt::tx::Signer;
+
+use crate::{AccountId, CallData, Chain, Error, NodeConfig, Result, Submitted};
+
+/// The deployed ValidatorGovernance contract.
+#[derive(Clone)]
+pub struct Governance {
+    chain: Chain,
+    address: AccountId,
+}
+
+impl Governance {
+    /// The contract at `address`.
+    pub fn new(chain: Chain, address: AccountId) -> Self {
+        Self { chain, address }
+    }
+
+    /// Its address.
+    pub fn address(&self) -> &AccountId {
+        &self.address
+    }
+
+    /// Files a proposal and returns its id.
+    pub async fn propose<S: Signer<NodeConfig>>(
+        &self,
+        signer: &S,
+        kind: &ProposalKind,
+    ) -> Result<ProposalId> {
+        let submitted = self
+            .chain
+            .call(
+                signer,
+                &self.address,
+                CallData::message("propose").arg(kind).into_bytes(),
+            )
+            .await?;
+        submitted
+            .events
+            .iter()
+            .find_map(|e| e.decode::<ProposalCreated>())
+            .transpose()?
+            .map(|e| e.id)
+            .ok_or_else(|| Error::Dispatch("propose emitted no ProposalCreated event".into()))
+    }
+
+    /// Votes on a proposal.
+    pub async fn vote<S: Signer<NodeConfig>>(
+        &self,
+        signer: &S,
+        id: ProposalId,
+        approve: bool,
+    ) -> Result<Submitted> {
+        let data = CallData::message("vote")
+            .arg(&id)
+            .arg(&approve)
+            .into_bytes();
+        self.chain.call(signer, &self.address, data).await
+    }
+
+    /// Contests an emergency recovery petition.
+    pub async fn contest<S: Signer<NodeConfig>>(
+        &self,
+        signer: &S,
+        id: ProposalId,
+        reason: &str,
+    ) -> Result<Submitted> {
+        let data = CallData::message("contest")
+            .arg(&id)
+            .arg(&reason)
+            .into_bytes();
+        self.chain.call(signer, &self.address, data).await
+    }
+
+    /// Executes a ready proposal.
+    pub async fn execute<S: Signer<NodeConfig>>(
+        &self,
+        signer: &S,
+        id: ProposalId,
+    ) -> Result<Submitted> {
+        let data = CallData::message("execute").arg(&id).into_bytes();
+        self.chain.call(signer, &self.address, data).await
+    }
+
+    /// A read-only message, by label and encoded arguments.
+    pub async fn query<T: codec::Decode>(&self, data: CallData) -> Result<T> {
+        self.chain
+            .query(&self.address, &self.address, data.into_bytes())
+            .await
+    }
+
+    /// A proposal as stored.
+    pub async fn proposal(&self, id: ProposalId) -> Result<Option<Proposal>> {
+        self.query(CallData::message("proposal").arg(&id)).await
+    }
+
+    /// A proposal's state now.
+    pub async fn state(&self, id: ProposalId) -> Result<Option<ProposalState>> {
+        self.query(CallData::message("proposal_state").arg(&id))
+            .await
+    }
+}
+
+impl Error {
+    /// The contract's typed error, when the call reverted with one.
+    pub fn contract_error<E: codec::Decode>(&self) -> Option<E> {
+        let Error::Reverted(data) = self else {
+            return None;
+        };
+        // A reverted message answers `Result<Result<T, E>, LangError>::Ok(Err(e))`.
+        match data.as_slice() {
+            [0, 1, rest @ ..] => E::decode(&mut &rest[..]).ok(),
+            _ => None,
+        }
+    }
+
+    /// The ValidatorGovernance error, when the call reverted with one.
+    pub fn governance_error(&self) -> Option<GovernanceError> {
+        self.contract_error()
+    }
+}

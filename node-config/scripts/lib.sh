@@ -289,18 +289,19 @@ PY
 }
 
 cmd_bench() {
-  local group="${1:-all}"
+  local group="${1:-all}" groups=(contracts) g
   case "$group" in
-    all|contracts)
-      ensure_tools
-      build_contracts
-      local c
-      for c in "${CONTRACT_CRATES[@]}"; do
-        echo "bench: ${c}_wasm_bytes = $(stat -c %s "$SDV_CONTRACTS_DIR/$c/$c.wasm") bytes"
-      done
-      ;;
-    *) die "unknown benchmark group: $group (groups: contracts)" ;;
+    all) ;;
+    contracts) groups=("$group") ;;
+    *) die "unknown benchmark group: $group (groups: ${groups[*]})" ;;
   esac
+  ensure_tools
+  build_contracts
+  cargo build --quiet --manifest-path "$ROOT/Cargo.toml" -p sdv-system-tests --bin sdv-bench
+  for g in "${groups[@]}"; do
+    say "benchmark group $g"
+    "$CARGO_TARGET_DIR/debug/sdv-bench" "$g"
+  done
 }
 
 cmd_metadata() {

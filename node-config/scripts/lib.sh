@@ -185,15 +185,19 @@ cmd_test() {
   pgdir="$(mktemp -d /tmp/sdv-test-pg.XXXXXX)"
   port="$(free_port)"
   # shellcheck disable=SC2064
-  trap "pg_stop '$pgdir'; rm -rf '$pgdir'" EXIT
+  trap "pg_stop '$pgdir'; rm -rf '$pgdir' '$pgdir.tests.log'" EXIT
   pg_start "$pgdir" "$port"
   export DATABASE_URL="postgres://sdv@127.0.0.1:$port/postgres"
   say "PostgreSQL for the tests on 127.0.0.1:$port"
+  local log="$pgdir.tests.log"
   say "contract unit tests (Rust $CONTRACTS_TOOLCHAIN)"
-  ( cd "$ROOT/contracts" && CARGO_TARGET_DIR="$CONTRACTS_TARGET" cargo test --workspace "$@" )
+  ( cd "$ROOT/contracts" && CARGO_TARGET_DIR="$CONTRACTS_TARGET" cargo test --workspace "$@" ) 2>&1 | tee "$log"
   say "workspace tests: unit, database and end-to-end on a real node"
-  cargo test --manifest-path "$ROOT/Cargo.toml" --workspace "$@"
+  cargo test --manifest-path "$ROOT/Cargo.toml" --workspace "$@" 2>&1 | tee -a "$log"
   say "all tests passed in $(elapsed "$t0")"
+  # One closing line over every test binary.
+  awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+  rm -f "$log"
 }
 
 cmd_up() {

@@ -166,13 +166,7 @@ impl Chain {
             data.clone(),
             salt.clone(),
         );
-        let dry = self
-            .client
-            .runtime_api()
-            .at_latest()
-            .await?
-            .call(api)
-            .await?;
+        let dry = self.runtime_call(api).await?;
         let outcome = dry.result.map_err(|e| self.dispatch_error(&e))?;
         if outcome.result.flags.bits & REVERT_FLAG != 0 {
             return Err(Error::Reverted(outcome.result.data));
@@ -204,13 +198,7 @@ impl Chain {
             node::apis()
                 .contracts_api()
                 .call(origin.clone(), dest.clone(), 0, None, None, data);
-        let dry = self
-            .client
-            .runtime_api()
-            .at_latest()
-            .await?
-            .call(api)
-            .await?;
+        let dry = self.runtime_call(api).await?;
         let value = dry.result.map_err(|e| self.dispatch_error(&e))?;
         let deposit = match dry.storage_deposit {
             node::runtime_types::pallet_contracts::primitives::StorageDeposit::Charge(v) => {
@@ -294,6 +282,20 @@ impl Chain {
             Err(subxt::Error::Runtime(e)) => Err(Error::Dispatch(e.to_string())),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Calls a runtime API on the latest block.
+    async fn runtime_call<P: subxt::runtime_api::Payload>(
+        &self,
+        payload: P,
+    ) -> Result<P::ReturnType> {
+        Ok(self
+            .client
+            .runtime_api()
+            .at_latest()
+            .await?
+            .call(payload)
+            .await?)
     }
 
     fn dispatch_error(&self, e: &DispatchError) -> Error {

@@ -232,6 +232,20 @@ async fn code_upgrade_through_fourteen_votes_keeps_proposals_and_parameters() {
     votes(&gov, pending, &v[..3]).await;
     let before_pending = gov.proposal(pending).await.unwrap();
 
+    // An upgrade to code the chain does not have fails as a whole and changes nothing.
+    let bogus = ProposalKind::UpgradeCode {
+        contract: ContractRole::Governance,
+        code_hash: [9; 32],
+    };
+    let failing = gov.propose(&v[2], &bogus).await.unwrap();
+    votes(&gov, failing, &v[..14]).await;
+    let err = gov.execute(&accounts::bob(), failing).await.unwrap_err();
+    assert_eq!(err.governance_error(), Some(Error::UpgradeFailed), "{err}");
+    assert_eq!(
+        gov.state(failing).await.unwrap(),
+        Some(ProposalState::Ready)
+    );
+
     // When version 2 of the code is uploaded and a 14-of-20 upgrade executes.
     let next = load_bundle(&next_version_contracts_dir(), "validator_governance").unwrap();
     assert_ne!(
@@ -273,7 +287,7 @@ async fn code_upgrade_through_fourteen_votes_keeps_proposals_and_parameters() {
         .query(CallData::message("proposal_count"))
         .await
         .unwrap();
-    assert_eq!(count, 3);
+    assert_eq!(count, 4);
     // And the pending proposal goes on under the new code.
     votes(&gov, pending, &v[3..7]).await;
     gov.execute(&accounts::bob(), pending).await.unwrap();

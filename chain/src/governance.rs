@@ -32,12 +32,7 @@ impl Governance {
         kind: &ProposalKind,
     ) -> Result<ProposalId> {
         let submitted = self
-            .chain
-            .call(
-                signer,
-                &self.address,
-                CallData::message("propose").arg(kind).into_bytes(),
-            )
+            .send(signer, CallData::message("propose").arg(kind))
             .await?;
         submitted
             .events
@@ -55,11 +50,8 @@ impl Governance {
         id: ProposalId,
         approve: bool,
     ) -> Result<Submitted> {
-        let data = CallData::message("vote")
-            .arg(&id)
-            .arg(&approve)
-            .into_bytes();
-        self.chain.call(signer, &self.address, data).await
+        self.send(signer, CallData::message("vote").arg(&id).arg(&approve))
+            .await
     }
 
     /// Contests an emergency recovery petition.
@@ -69,11 +61,8 @@ impl Governance {
         id: ProposalId,
         reason: &str,
     ) -> Result<Submitted> {
-        let data = CallData::message("contest")
-            .arg(&id)
-            .arg(&reason)
-            .into_bytes();
-        self.chain.call(signer, &self.address, data).await
+        self.send(signer, CallData::message("contest").arg(&id).arg(&reason))
+            .await
     }
 
     /// Executes a ready proposal.
@@ -82,8 +71,19 @@ impl Governance {
         signer: &S,
         id: ProposalId,
     ) -> Result<Submitted> {
-        let data = CallData::message("execute").arg(&id).into_bytes();
-        self.chain.call(signer, &self.address, data).await
+        self.send(signer, CallData::message("execute").arg(&id))
+            .await
+    }
+
+    /// A state-changing message, dry-run then submitted and finalized.
+    pub async fn send<S: Signer<NodeConfig>>(
+        &self,
+        signer: &S,
+        data: CallData,
+    ) -> Result<Submitted> {
+        self.chain
+            .call(signer, &self.address, data.into_bytes())
+            .await
     }
 
     /// A read-only message, by label and encoded arguments.

@@ -12,6 +12,7 @@
 
 pub mod document;
 pub mod governance;
+pub mod psp34;
 
 pub use ink;
 pub use ink::primitives::AccountId;

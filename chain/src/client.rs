@@ -79,6 +79,22 @@ pub struct Submitted {
     pub gas_limit: (u64, u64),
 }
 
+impl Submitted {
+    /// The first event of type `E` it emitted.
+    ///
+    /// Errors: [`Error::Decode`] when an event has `E`'s signature but does not decode.
+    pub fn event<E>(&self) -> Result<Option<E>>
+    where
+        E: sdv_types::ink::env::Event + codec::Decode,
+    {
+        Ok(self
+            .events
+            .iter()
+            .find_map(|e| e.decode::<E>())
+            .transpose()?)
+    }
+}
+
 impl Chain {
     /// Connects to the node at `url` (`ws://127.0.0.1:9944`).
     pub async fn connect(url: &str) -> Result<Self> {

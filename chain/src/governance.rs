@@ -5,24 +5,25 @@ use sdv_types::governance::{
 };
 use subxt::tx::Signer;
 
-use crate::{AccountId, CallData, Chain, Error, NodeConfig, Result, Submitted};
+use crate::{AccountId, CallData, Chain, Contract, Error, NodeConfig, Result, Submitted};
 
 /// The deployed ValidatorGovernance contract.
 #[derive(Clone)]
 pub struct Governance {
-    chain: Chain,
-    address: AccountId,
+    contract: Contract,
 }
 
 impl Governance {
     /// The contract at `address`.
     pub fn new(chain: Chain, address: AccountId) -> Self {
-        Self { chain, address }
+        Self {
+            contract: Contract::new(chain, address),
+        }
     }
 
     /// Its address.
     pub fn address(&self) -> &AccountId {
-        &self.address
+        self.contract.address()
     }
 
     /// Files a proposal and returns its id.
@@ -81,16 +82,12 @@ impl Governance {
         signer: &S,
         data: CallData,
     ) -> Result<Submitted> {
-        self.chain
-            .call(signer, &self.address, data.into_bytes())
-            .await
+        self.contract.send(signer, data).await
     }
 
     /// A read-only message, by label and encoded arguments.
     pub async fn query<T: codec::Decode>(&self, data: CallData) -> Result<T> {
-        self.chain
-            .query(&self.address, &self.address, data.into_bytes())
-            .await
+        self.contract.query(data).await
     }
 
     /// A proposal as stored.

@@ -9,14 +9,18 @@
 
 mod bundle;
 mod client;
+mod contract;
 mod deployment;
+mod document;
 mod error;
 mod events;
 mod governance;
 
 pub use bundle::{CallData, ContractBundle, Selector};
 pub use client::{Chain, DryRun, Instantiated, Submitted, GAS_MARGIN_PERCENT};
+pub use contract::Contract;
 pub use deployment::{DeployedContract, Deployment};
+pub use document::{DocumentNft, Mint};
 pub use error::{Error, Result};
 pub use events::{contract_events, ContractEvent};
 pub use governance::Governance;

@@ -53,7 +53,8 @@
 //! - Owners (a vault's documents: TeamVault): PSP34 `transfer`/`approve`, `extend_retention`,
 //!   `set_relationship_end`, `request_arweave`, `request_deletion`.
 //! - Any account: `publish_encryption_key`.
-//! - GuardianRecovery or ValidatorGovernance: `rebind_owner`. ValidatorGovernance: `set_code`.
+//! - GuardianRecovery (guardian and emergency recoveries): `rebind_owner`.
+//! - ValidatorGovernance: `set_code`.
 //! - Anyone: every query.
 #![cfg_attr(not(feature = "std"), no_std, no_main)]
 
@@ -64,15 +65,16 @@ mod document_nft {
         document::{
             effective_retention, is_extension, regulatory_minimum_end, ArweaveCopy,
             ArweaveRequested, DeletionCancelled, DeletionScheduled, Document, DocumentClass,
-            DocumentDeleted, DocumentMinted, DocumentStatus, EncryptionKey,
-            EncryptionKeyPublished, Error, Holder, Owner, OwnerRebound, RelationshipEnded,
-            Replica, ReplicaRecorded, Replicas, RetentionExtended, RetentionOption,
-            RetentionUpgraded, ScheduledDeletion, TierChanged, TokenId, MAX_CID_LEN,
-            NOTICE_PERIOD,
+            DocumentDeleted, DocumentMinted, DocumentStatus, EncryptionKey, EncryptionKeyPublished,
+            Error, Holder, Owner, OwnerRebound, RelationshipEnded, Replica, ReplicaRecorded,
+            Replicas, RetentionExtended, RetentionOption, RetentionUpgraded, ScheduledDeletion,
+            TierChanged, TokenId, MAX_CID_LEN, NOTICE_PERIOD,
         },
-        governance::{CodeUpgraded, ContractRole, ProviderSelection, ReplicationPolicy, Role,
-            Tier, TierParams},
-        psp34::{Approval, Id, PSP34Error, Transfer, PSP34, PSP34Metadata},
+        governance::{
+            CodeUpgraded, ContractRole, ProviderSelection, ReplicationPolicy, Role, Tier,
+            TierParams,
+        },
+        psp34::{Approval, Id, PSP34Error, PSP34Metadata, Transfer, PSP34},
         Hash32,
     };
 
@@ -303,8 +305,8 @@ mod document_nft {
             if !is_extension(document.retention, retention) {
                 return Err(Error::NotAnExtension);
             }
-            let newly_archived = retention == RetentionOption::Permanent
-                && !document.replicas.arweave_requested;
+            let newly_archived =
+                retention == RetentionOption::Permanent && !document.replicas.arweave_requested;
             if newly_archived {
                 self.ensure_arweave_allowed(self.tier(document.owner))?;
             }
@@ -539,8 +541,8 @@ mod document_nft {
         /// Moves an identity, with every document it owns, from `old_wallet` to `new_wallet`,
         /// in one step whatever the number of documents. `old_wallet` is revoked for good.
         ///
-        /// The caller must be GuardianRecovery (a guardian recovery) or ValidatorGovernance
-        /// (an emergency recovery). `new_wallet` must be unused: holding no documents, serving
+        /// The caller must be GuardianRecovery, finalizing a guardian recovery or carrying out
+        /// an emergency recovery that ValidatorGovernance decided. `new_wallet` must be unused: holding no documents, serving
         /// no identity, never revoked.
         ///
         /// Errors: [`Error::NotRecoveryAuthority`], [`Error::WalletRevoked`],
@@ -549,10 +551,7 @@ mod document_nft {
         /// Emits [`OwnerRebound`].
         #[ink(message)]
         pub fn rebind_owner(&mut self, old_wallet: AccountId, new_wallet: AccountId) -> Result<()> {
-            let caller = self.env().caller();
-            if caller != self.governance
-                && Some(caller) != self.contract(ContractRole::GuardianRecovery)?
-            {
+            if Some(self.env().caller()) != self.contract(ContractRole::GuardianRecovery)? {
                 return Err(Error::NotRecoveryAuthority);
             }
             let identity = self.identity(old_wallet)?;
@@ -683,7 +682,8 @@ mod document_nft {
                 by_owner,
             });
             self.documents.insert(id, document);
-            self.env().emit_event(DeletionScheduled { id, due, by_owner });
+            self.env()
+                .emit_event(DeletionScheduled { id, due, by_owner });
             Ok(())
         }
 
@@ -854,9 +854,7 @@ mod document_nft {
             use ink::env::call::{build_call, ExecutionInput, Selector};
             build_call::<Environment>()
                 .call(self.governance)
-                .exec_input(
-                    ExecutionInput::new(Selector::new(selector(message))).push_arg(arg),
-                )
+                .exec_input(ExecutionInput::new(Selector::new(selector(message))).push_arg(arg))
                 .returns::<R>()
                 .try_invoke()
                 .map_err(|_| Error::GovernanceUnavailable)?
@@ -946,7 +944,10 @@ mod document_nft {
             match &id {
                 Some(token) => {
                     let token = token_id(token).ok_or(PSP34Error::TokenNotExists)?;
-                    let document = self.documents.get(token).ok_or(PSP34Error::TokenNotExists)?;
+                    let document = self
+                        .documents
+                        .get(token)
+                        .ok_or(PSP34Error::TokenNotExists)?;
                     if self.account_of(document.owner).map_err(psp34_error)? != caller {
                         return Err(PSP34Error::NotApproved);
                     }

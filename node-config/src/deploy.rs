@@ -15,7 +15,7 @@ use subxt_signer::sr25519::Keypair;
 use crate::accounts;
 
 /// The contracts, in deployment order: each one only needs the ones before it.
-pub const CONTRACTS: &[&str] = &["validator_governance"];
+pub const CONTRACTS: &[&str] = &["validator_governance", "document_nft"];
 
 /// Balance given to each dev validator and role account so it can pay fees (1,000 units of
 /// 10^12).
@@ -105,7 +105,7 @@ pub async fn deploy(
             .upload_code(deployer, &bundle.wasm)
             .await
             .map_err(fail(name))?;
-        let data = constructor_input(name);
+        let data = constructor_input(name, &contracts);
         let instantiated = chain
             .instantiate(deployer, code_hash, data, Vec::new())
             .await
@@ -145,11 +145,16 @@ pub fn dev_roles() -> RoleAccounts {
     }
 }
 
-fn constructor_input(name: &str) -> Vec<u8> {
+/// The constructor call of contract `name`, given the contracts deployed before it.
+fn constructor_input(name: &str, deployed: &BTreeMap<String, DeployedContract>) -> Vec<u8> {
+    let address = |contract: &str| to_ink_account(&deployed[contract].address);
     match name {
         "validator_governance" => CallData::message("new")
             .arg(&validator_accounts())
             .arg(&dev_roles())
+            .into_bytes(),
+        "document_nft" => CallData::message("new")
+            .arg(&address("validator_governance"))
             .into_bytes(),
         other => unreachable!("no constructor input for {other}"),
     }

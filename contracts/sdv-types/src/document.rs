@@ -147,8 +147,9 @@ pub fn regulatory_minimum_end(
             .floor()
             .duration()
             .map_or(Timestamp::MAX, |d| uploaded_at.saturating_add(d)),
-        DocumentClass::Kyc => relationship_end
-            .map_or(Timestamp::MAX, |end| end.saturating_add(KYC_AFTER_RELATIONSHIP)),
+        DocumentClass::Kyc => relationship_end.map_or(Timestamp::MAX, |end| {
+            end.saturating_add(KYC_AFTER_RELATIONSHIP)
+        }),
         DocumentClass::Other => 0,
     }
 }
@@ -341,7 +342,7 @@ pub enum Error {
     NotTierAuthority,
     /// The caller is not ValidatorGovernance.
     NotGovernance,
-    /// The caller is neither GuardianRecovery nor ValidatorGovernance.
+    /// The caller is not GuardianRecovery.
     NotRecoveryAuthority,
     /// The caller is not the document's owner (or, for a vault, TeamVault).
     NotOwner,

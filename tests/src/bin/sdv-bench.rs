@@ -3,10 +3,14 @@
 //! Every figure is one line `bench: <name> = <value> <unit>`, printed next to what it is
 //! measured against in the same run.
 
-use sdv_chain::{node, CallData, Chain, DryRun, Governance};
+use sdv_chain::{node, to_ink_account, CallData, Chain, DocumentNft, DryRun, Governance, Mint};
 use sdv_node_config::{accounts, contracts_dir, deploy::load_bundle, CONTRACTS};
 use sdv_system_tests::TestContext;
-use sdv_types::governance::{ProposalKind, Release, Track};
+use sdv_types::{
+    document::{DocumentClass, Holder, Replica, RetentionOption},
+    governance::{ProposalKind, Release, Tier, Track},
+    psp34::Id,
+};
 
 #[tokio::main]
 async fn main() {
@@ -85,7 +89,126 @@ async fn contracts() {
         &dry(&ctx.chain, &accounts::bob(), &address, execute).await,
         max_block.ref_time,
     );
+    document_nft(&ctx, max_block.ref_time).await;
 }
+
+/// DocumentNFT's messages, each dry-run in a state where it succeeds. Every message that
+/// needs a role or a limit makes one or two calls into ValidatorGovernance, included here.
+async fn document_nft(ctx: &TestContext, max_ref_time: u64) {
+    let address = ctx.deployment.address("document_nft").unwrap().clone();
+    let nft = DocumentNft::new(ctx.chain.clone(), address.clone());
+    let attestor = accounts::roles::storage_attestor();
+    let executor = accounts::roles::retention_executor();
+    let authority = accounts::roles::tier_authority();
+    let alice = accounts::alice();
+    let alice_holder = Holder::Account(to_ink_account(&alice.public_key().to_account_id()));
+    let upload = |n: u8, retention| Mint {
+        holder: alice_holder,
+        sha256: [n; 32],
+        size: MB_10,
+        class: DocumentClass::Other,
+        retention,
+        arweave: false,
+    };
+    let mint_call = |m: &Mint| {
+        CallData::message("mint")
+            .arg(&m.holder)
+            .arg(&m.sha256)
+            .arg(&m.size)
+            .arg(&m.class)
+            .arg(&m.retention)
+            .arg(&m.arweave)
+    };
+    let measure = |name: &'static str, signer, data| {
+        let address = address.clone();
+        async move {
+            let name = format!("document_nft_{name}");
+            report(
+                &name,
+                &dry(&ctx.chain, signer, &address, data).await,
+                max_ref_time,
+            );
+        }
+    };
+
+    measure(
+        "mint",
+        &attestor,
+        mint_call(&upload(1, RetentionOption::Minimum)),
+    )
+    .await;
+    let id = nft
+        .mint(&attestor, &upload(1, RetentionOption::Indefinite))
+        .await
+        .unwrap()
+        .0
+        .id;
+    let bob = to_ink_account(&accounts::bob().public_key().to_account_id());
+    measure(
+        "transfer",
+        &alice,
+        CallData::message("PSP34::transfer")
+            .arg(&bob)
+            .arg(&Id::U64(id))
+            .arg(&Vec::<u8>::new()),
+    )
+    .await;
+    measure(
+        "set_tier",
+        &authority,
+        CallData::message("set_tier")
+            .arg(&alice_holder)
+            .arg(&Tier::Premium),
+    )
+    .await;
+    measure(
+        "publish_encryption_key",
+        &alice,
+        CallData::message("publish_encryption_key").arg(&[7u8; 32]),
+    )
+    .await;
+    nft.set_tier(
+        &accounts::roles::tier_authority(),
+        alice_holder,
+        Tier::Premium,
+    )
+    .await
+    .unwrap();
+    measure(
+        "extend_retention",
+        &alice,
+        CallData::message("extend_retention")
+            .arg(&id)
+            .arg(&RetentionOption::Permanent),
+    )
+    .await;
+    measure(
+        "record_replica_ipfs",
+        &attestor,
+        CallData::message("record_replica")
+            .arg(&id)
+            .arg(&Replica::Ipfs(vec![1; 36])),
+    )
+    .await;
+    measure(
+        "request_deletion",
+        &alice,
+        CallData::message("request_deletion").arg(&id),
+    )
+    .await;
+    nft.request_deletion(&alice, id).await.unwrap();
+    measure(
+        "confirm_deletion",
+        &executor,
+        CallData::message("confirm_deletion").arg(&id),
+    )
+    .await;
+    let owner_of = CallData::message("PSP34::owner_of").arg(&Id::U64(id));
+    measure("owner_of", &alice, owner_of).await;
+}
+
+/// The largest Free document, 10 MB.
+const MB_10: u64 = 10 * sdv_types::MB;
 
 async fn dry(
     chain: &Chain,
@@ -101,7 +224,11 @@ async fn dry(
         )
         .await
         .expect("the dry run");
-    assert!(!result.reverted, "the benchmarked call must succeed");
+    assert!(
+        !result.reverted,
+        "the benchmarked call must succeed; it reverted with {:?}",
+        result.data
+    );
     result
 }
 

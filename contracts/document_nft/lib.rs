@@ -407,7 +407,8 @@ mod document_nft {
         /// [`Error::ReplicaConflict`] (not requested, already recorded, or not posted before
         /// the confirmation), [`Error::InvalidCid`], [`Error::ReplicationNotAllowed`].
         ///
-        /// Emits [`ReplicaRecorded`].
+        /// Emits [`ReplicaRecorded`], and [`DeletionCancelled`] when an Arweave copy makes a
+        /// scheduled deletion impossible.
         #[ink(message)]
         pub fn record_replica(&mut self, id: TokenId, replica: Replica) -> Result<()> {
             self.ensure_role(Role::StorageAttestor, Error::NotAttestor)?;
@@ -444,8 +445,14 @@ mod document_nft {
                 }
             }
 
+            // An Arweave copy can never be deleted, so a scheduled deletion is moot.
+            let cancelled =
+                matches!(replica, Replica::Arweave(_)) && document.deletion.take().is_some();
             self.documents.insert(id, &document);
             self.env().emit_event(ReplicaRecorded { id, replica });
+            if cancelled {
+                self.env().emit_event(DeletionCancelled { id });
+            }
             Ok(())
         }
 
@@ -456,7 +463,8 @@ mod document_nft {
         /// after the relationship's recorded end) and for a document with an Arweave copy.
         ///
         /// Errors: [`Error::TokenNotFound`], [`Error::NotOwner`], [`Error::Deleted`],
-        /// [`Error::AlreadyScheduled`], [`Error::ArweaveCopy`], [`Error::RegulatoryMinimum`].
+        /// [`Error::AlreadyScheduled`], [`Error::PermanentRetention`], [`Error::ArweaveCopy`],
+        /// [`Error::RegulatoryMinimum`].
         ///
         /// Emits [`DeletionScheduled`].
         #[ink(message)]
@@ -504,11 +512,12 @@ mod document_nft {
         /// object, so that the chain never says deleted while the object exists. The token
         /// stays, keeping its hash and dates; its copies are cleared.
         ///
-        /// The caller must be the retention executor; the deletion must be scheduled and due.
+        /// The caller must be the retention executor; the deletion must be scheduled and due,
+        /// and the document must have no Arweave copy and a retention other than Permanent.
         ///
         /// Errors: [`Error::NotRetentionExecutor`], [`Error::TokenNotFound`],
         /// [`Error::Deleted`], [`Error::NotScheduled`], [`Error::DeletionNotDue`],
-        /// [`Error::ArweaveCopy`].
+        /// [`Error::PermanentRetention`], [`Error::ArweaveCopy`].
         ///
         /// Emits [`DocumentDeleted`].
         #[ink(message)]
@@ -520,6 +529,9 @@ mod document_nft {
             let now = self.env().block_timestamp();
             if now < scheduled.due {
                 return Err(Error::DeletionNotDue);
+            }
+            if document.retention == RetentionOption::Permanent {
+                return Err(Error::PermanentRetention);
             }
             if document.replicas.arweave.is_some() {
                 return Err(Error::ArweaveCopy);
@@ -702,6 +714,9 @@ mod document_nft {
             Self::ensure_not_deleted(document)?;
             if document.deletion.is_some() {
                 return Err(Error::AlreadyScheduled);
+            }
+            if document.retention == RetentionOption::Permanent {
+                return Err(Error::PermanentRetention);
             }
             if document.replicas.arweave.is_some() {
                 return Err(Error::ArweaveCopy);
@@ -916,8 +931,12 @@ mod document_nft {
             self.account_of(document.owner).ok()
         }
 
+        /// Always `false` for a wallet recovery revoked.
         #[ink(message)]
         fn allowance(&self, owner: AccountId, operator: AccountId, id: Option<Id>) -> bool {
+            if self.revoked.contains(owner) {
+                return false;
+            }
             if self.operators.contains((owner, operator)) {
                 return true;
             }
@@ -929,7 +948,7 @@ mod document_nft {
         }
 
         /// Errors: `SelfApprove`, `TokenNotExists`, `NotApproved` when the caller does not own
-        /// the token.
+        /// the token, `Custom("Deleted")` for a deleted one.
         #[ink(message)]
         fn approve(
             &mut self,
@@ -951,6 +970,7 @@ mod document_nft {
                     if self.account_of(document.owner).map_err(psp34_error)? != caller {
                         return Err(PSP34Error::NotApproved);
                     }
+                    Self::ensure_not_deleted(&document).map_err(psp34_error)?;
                     if approved {
                         self.token_approvals.insert(token, &(caller, operator));
                     } else {

@@ -384,6 +384,8 @@ pub enum Error {
     RegulatoryMinimum,
     /// The document has an Arweave copy (permanent, or posted and awaiting confirmation).
     ArweaveCopy,
+    /// The document's retention is Permanent.
+    PermanentRetention,
     /// The document is deleted.
     Deleted,
     /// The wallet was replaced by recovery and can never be used again.
@@ -431,6 +433,7 @@ impl Error {
             Self::DeletionNotDue => "DeletionNotDue",
             Self::RegulatoryMinimum => "RegulatoryMinimum",
             Self::ArweaveCopy => "ArweaveCopy",
+            Self::PermanentRetention => "PermanentRetention",
             Self::Deleted => "Deleted",
             Self::WalletRevoked => "WalletRevoked",
             Self::WalletInUse => "WalletInUse",

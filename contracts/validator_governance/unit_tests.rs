@@ -129,8 +129,8 @@ fn new_with_twenty_validators_works() {
     assert_eq!(gov.tier_params(Tier::Free).max_document_bytes, 10 * MB);
     assert_eq!(gov.tier_params(Tier::Institutional).parallel_chunks, 8);
     assert_eq!(gov.tier_params(Tier::Premium).max_documents, None);
-    assert_eq!(gov.replication_policy(Tier::BpohVerified).ipfs_auto, false);
-    assert_eq!(gov.replication_policy(Tier::Premium).ipfs_auto, true);
+    assert!(!gov.replication_policy(Tier::BpohVerified).ipfs_auto);
+    assert!(gov.replication_policy(Tier::Premium).ipfs_auto);
     assert_eq!(
         gov.role(Role::StorageAttestor),
         Some(AccountId::from([50; 32]))
@@ -758,11 +758,11 @@ mod properties {
                             let result = gov.vote(id, approve);
                             if !open {
                                 assert_eq!(result, Err(Error::VotingClosed));
-                            } else if voted.contains_key(&v) {
-                                assert_eq!(result, Err(Error::AlreadyVoted));
-                            } else {
+                            } else if let std::collections::btree_map::Entry::Vacant(e) = voted.entry(v) {
                                 assert_eq!(result, Ok(()));
-                                voted.insert(v, approve);
+                                e.insert(approve);
+                            } else {
+                                assert_eq!(result, Err(Error::AlreadyVoted));
                             }
                         }
                         Step::Execute { at } => {

@@ -47,11 +47,12 @@
 //!
 //! ## Interface
 //!
-//! - Storage attestor: `mint`, `record_replica`, `set_relationship_end`.
+//! - Storage attestor: `mint`, `stage_vault_upload`, `record_replica`, `set_relationship_end`.
+//! - TeamVault: `mint_staged`, and the owner's messages for vault documents.
 //! - Retention executor: `notice_deletion`, `confirm_deletion`.
 //! - Tier authority: `set_tier`.
 //! - Owners (a vault's documents: TeamVault): PSP34 `transfer`/`approve`, `extend_retention`,
-//!   `set_relationship_end`, `request_arweave`, `request_deletion`.
+//!   `set_relationship_end`, `request_arweave`, `request_deletion`, `share`.
 //! - Any account: `publish_encryption_key`.
 //! - GuardianRecovery (guardian and emergency recoveries): `rebind_owner`.
 //! - ValidatorGovernance: `set_code`.
@@ -65,17 +66,18 @@ mod document_nft {
         document::{
             effective_retention, is_extension, regulatory_minimum_end, ArweaveCopy,
             ArweaveRequested, DeletionCancelled, DeletionScheduled, Document, DocumentClass,
-            DocumentDeleted, DocumentMinted, DocumentStatus, EncryptionKey, EncryptionKeyPublished,
-            Error, Holder, Owner, OwnerRebound, RelationshipEnded, Replica, ReplicaRecorded,
-            Replicas, RetentionExtended, RetentionOption, RetentionUpgraded, ScheduledDeletion,
-            TierChanged, TokenId, MAX_CID_LEN, NOTICE_PERIOD,
+            DocumentDeleted, DocumentMinted, DocumentShared, DocumentStatus, EncryptionKey,
+            EncryptionKeyPublished, Error, Holder, Owner, OwnerRebound, ReadGrant,
+            RelationshipEnded, Replica, ReplicaRecorded, Replicas, RetentionExtended,
+            RetentionOption, RetentionUpgraded, ScheduledDeletion, StagedUpload, TierChanged,
+            TokenId, UploadStaged, MAX_CID_LEN, MAX_WRAPPED_KEY_LEN, NOTICE_PERIOD,
         },
         governance::{
             CodeUpgraded, ContractRole, ProviderSelection, ReplicationPolicy, Role, Tier,
             TierParams,
         },
         psp34::{Approval, Id, PSP34Error, PSP34Metadata, Transfer, PSP34},
-        Hash32,
+        Hash32, VaultId,
     };
 
     /// The result type of every fallible message outside PSP34.
@@ -112,6 +114,10 @@ mod document_nft {
         token_approvals: Mapping<TokenId, (AccountId, AccountId)>,
         /// Operators for all of a wallet's tokens.
         operators: Mapping<(AccountId, AccountId), ()>,
+        /// Verified uploads waiting for their vault's decision, by ciphertext hash.
+        staged: Mapping<Hash32, StagedUpload>,
+        /// Read access granted by owners, by token and reader.
+        read_grants: Mapping<(TokenId, AccountId), ReadGrant>,
     }
 
     impl DocumentNft {
@@ -133,6 +139,8 @@ mod document_nft {
                 keys: Mapping::default(),
                 token_approvals: Mapping::default(),
                 operators: Mapping::default(),
+                staged: Mapping::default(),
+                read_grants: Mapping::default(),
             }
         }
 
@@ -144,7 +152,8 @@ mod document_nft {
         /// when shorter; `arweave` asks for an Arweave copy (implied by `Permanent`).
         ///
         /// Errors: [`Error::NotAttestor`], [`Error::EmptyDocument`],
-        /// [`Error::DuplicateDocument`], [`Error::WalletRevoked`], [`Error::DocumentTooLarge`]
+        /// [`Error::DuplicateDocument`] (minted, or staged for a vault),
+        /// [`Error::WalletRevoked`], [`Error::DocumentTooLarge`]
         /// and [`Error::DocumentLimitReached`] by the owner's tier,
         /// [`Error::ReplicationNotAllowed`], [`Error::GovernanceUnavailable`].
         ///
@@ -161,74 +170,122 @@ mod document_nft {
             arweave: bool,
         ) -> Result<TokenId> {
             self.ensure_role(Role::StorageAttestor, Error::NotAttestor)?;
-            if size == 0 {
-                return Err(Error::EmptyDocument);
-            }
-            if self.by_hash.contains(sha256) {
+            if self.staged.contains(sha256) {
                 return Err(Error::DuplicateDocument);
             }
             let owner = self.resolve(holder)?;
-            let tier = self.tier(owner);
-            self.ensure_within_limits(owner, tier, size)?;
-            let (applied, upgraded) = effective_retention(class, retention);
-            let arweave_requested = arweave || applied == RetentionOption::Permanent;
-            if arweave_requested {
-                self.ensure_arweave_allowed(tier)?;
-            }
-            let to = self.account_of(owner)?;
+            self.mint_for(owner, sha256, size, class, retention, arweave)
+        }
 
-            let id = self.next_id;
-            self.next_id = id.checked_add(1).ok_or(Error::DocumentLimitReached)?;
-            let now = self.env().block_timestamp();
-            let document = Document {
-                owner,
-                sha256,
+        /// Stages a verified upload for a vault: the vault's admins then vote on it, and
+        /// TeamVault mints it with [`DocumentNft::mint_staged`] when the decision executes.
+        ///
+        /// The caller must be the storage attestor.
+        ///
+        /// Errors: [`Error::NotAttestor`], [`Error::EmptyDocument`],
+        /// [`Error::DuplicateDocument`] (minted or staged already).
+        ///
+        /// Emits [`UploadStaged`].
+        #[ink(message)]
+        pub fn stage_vault_upload(
+            &mut self,
+            vault: VaultId,
+            sha256: Hash32,
+            size: u64,
+        ) -> Result<()> {
+            self.ensure_role(Role::StorageAttestor, Error::NotAttestor)?;
+            if size == 0 {
+                return Err(Error::EmptyDocument);
+            }
+            if self.by_hash.contains(sha256) || self.staged.contains(sha256) {
+                return Err(Error::DuplicateDocument);
+            }
+            let staged = StagedUpload {
+                vault,
                 size,
-                tier,
-                class,
-                chosen: retention,
-                retention: applied,
-                uploaded_at: now,
-                relationship_end: None,
-                deletion: None,
-                deleted_at: None,
-                replicas: Replicas {
-                    s3: true,
-                    arweave_requested,
-                    arweave: None,
-                    ipfs: None,
-                },
+                staged_at: self.env().block_timestamp(),
             };
-            let expiry = document.expiry();
-            self.documents.insert(id, &document);
-            self.by_hash.insert(sha256, &id);
-            self.count_held(owner, true);
-            self.count_live(owner, true);
-
-            self.env().emit_event(Transfer {
-                from: None,
-                to: Some(to),
-                id: Id::U64(id),
-            });
-            self.env().emit_event(DocumentMinted {
-                id,
-                owner,
+            self.staged.insert(sha256, &staged);
+            self.env().emit_event(UploadStaged {
+                vault,
                 sha256,
                 size,
-                tier,
-                class,
-                retention: applied,
-                expiry,
-                arweave_requested,
             });
-            if upgraded {
-                self.env().emit_event(RetentionUpgraded {
-                    id,
-                    chosen: retention,
-                    applied,
-                });
+            Ok(())
+        }
+
+        /// Mints a staged upload as a vault document: the execution of the vault's upload
+        /// decision.
+        ///
+        /// The caller must be TeamVault; the ciphertext must be staged for `vault`.
+        ///
+        /// Errors: [`Error::NotTeamVault`], [`Error::NotStaged`], and those of
+        /// [`DocumentNft::mint`] for the vault's tier.
+        ///
+        /// Emits what [`DocumentNft::mint`] emits.
+        #[ink(message)]
+        pub fn mint_staged(
+            &mut self,
+            vault: VaultId,
+            sha256: Hash32,
+            class: DocumentClass,
+            retention: RetentionOption,
+            arweave: bool,
+        ) -> Result<TokenId> {
+            self.ensure_team_vault()?;
+            let staged = self.staged.get(sha256).ok_or(Error::NotStaged)?;
+            if staged.vault != vault {
+                return Err(Error::NotStaged);
             }
+            let id = self.mint_for(
+                Owner::Vault(vault),
+                sha256,
+                staged.size,
+                class,
+                retention,
+                arweave,
+            )?;
+            self.staged.remove(sha256);
             Ok(id)
+        }
+
+        /// Grants `grantee` read access: the document key wrapped to the grantee's published
+        /// X25519 key, which the gateway serves to the grantee.
+        ///
+        /// The caller must be the owner's wallet (for a vault: TeamVault executing the vault's
+        /// share decision).
+        ///
+        /// Errors: [`Error::TokenNotFound`], [`Error::NotOwner`], [`Error::Deleted`],
+        /// [`Error::WalletRevoked`], [`Error::NoEncryptionKey`], [`Error::InvalidWrappedKey`].
+        ///
+        /// Emits [`DocumentShared`].
+        #[ink(message)]
+        pub fn share(
+            &mut self,
+            id: TokenId,
+            grantee: AccountId,
+            wrapped_key: Vec<u8>,
+        ) -> Result<()> {
+            let document = self.document_of(id)?;
+            self.ensure_owner(&document)?;
+            Self::ensure_not_deleted(&document)?;
+            self.ensure_not_revoked(grantee)?;
+            let key = self.keys.get(grantee).ok_or(Error::NoEncryptionKey)?;
+            if wrapped_key.is_empty() || wrapped_key.len() > MAX_WRAPPED_KEY_LEN {
+                return Err(Error::InvalidWrappedKey);
+            }
+            let grant = ReadGrant {
+                wrapped_key,
+                key_version: key.version,
+                granted_at: self.env().block_timestamp(),
+            };
+            self.read_grants.insert((id, grantee), &grant);
+            self.env().emit_event(DocumentShared {
+                id,
+                grantee,
+                key_version: key.version,
+            });
+            Ok(())
         }
 
         /// Sets the tier of a wallet's identity or of a vault.
@@ -675,10 +732,100 @@ mod document_nft {
             self.keys.get(account)
         }
 
+        /// The upload staged for a vault under this ciphertext hash.
+        #[ink(message)]
+        pub fn staged_upload(&self, sha256: Hash32) -> Option<StagedUpload> {
+            self.staged.get(sha256)
+        }
+
+        /// The read access `reader` was granted to a document.
+        #[ink(message)]
+        pub fn read_grant(&self, id: TokenId, reader: AccountId) -> Option<ReadGrant> {
+            self.read_grants.get((id, reader))
+        }
+
         /// The governance contract.
         #[ink(message)]
         pub fn governance(&self) -> AccountId {
             self.governance
+        }
+
+        fn mint_for(
+            &mut self,
+            owner: Owner,
+            sha256: Hash32,
+            size: u64,
+            class: DocumentClass,
+            retention: RetentionOption,
+            arweave: bool,
+        ) -> Result<TokenId> {
+            if size == 0 {
+                return Err(Error::EmptyDocument);
+            }
+            if self.by_hash.contains(sha256) {
+                return Err(Error::DuplicateDocument);
+            }
+            let tier = self.tier(owner);
+            self.ensure_within_limits(owner, tier, size)?;
+            let (applied, upgraded) = effective_retention(class, retention);
+            let arweave_requested = arweave || applied == RetentionOption::Permanent;
+            if arweave_requested {
+                self.ensure_arweave_allowed(tier)?;
+            }
+            let to = self.account_of(owner)?;
+
+            let id = self.next_id;
+            self.next_id = id.checked_add(1).ok_or(Error::DocumentLimitReached)?;
+            let now = self.env().block_timestamp();
+            let document = Document {
+                owner,
+                sha256,
+                size,
+                tier,
+                class,
+                chosen: retention,
+                retention: applied,
+                uploaded_at: now,
+                relationship_end: None,
+                deletion: None,
+                deleted_at: None,
+                replicas: Replicas {
+                    s3: true,
+                    arweave_requested,
+                    arweave: None,
+                    ipfs: None,
+                },
+            };
+            let expiry = document.expiry();
+            self.documents.insert(id, &document);
+            self.by_hash.insert(sha256, &id);
+            self.count_held(owner, true);
+            self.count_live(owner, true);
+
+            self.env().emit_event(Transfer {
+                from: None,
+                to: Some(to),
+                id: Id::U64(id),
+            });
+            self.env().emit_event(DocumentMinted {
+                id,
+                owner,
+                sha256,
+                size,
+                tier,
+                class,
+                retention: applied,
+                expiry,
+                arweave_requested,
+            });
+            if upgraded {
+                self.env().emit_event(RetentionUpgraded {
+                    id,
+                    chosen: retention,
+                    applied,
+                });
+            }
+            Ok(id)
         }
 
         fn schedule(
@@ -720,6 +867,13 @@ mod document_nft {
             }
             if document.replicas.arweave.is_some() {
                 return Err(Error::ArweaveCopy);
+            }
+            Ok(())
+        }
+
+        fn ensure_team_vault(&self) -> Result<()> {
+            if Some(self.env().caller()) != self.contract(ContractRole::TeamVault)? {
+                return Err(Error::NotTeamVault);
             }
             Ok(())
         }

@@ -162,7 +162,8 @@ mod validator_governance {
             })
         }
 
-        /// Records the other contracts' addresses, once.
+        /// Records the other contracts' addresses, once. `None` leaves an address unset (a
+        /// deployment without that contract); a `SetContract` proposal sets it later.
         ///
         /// The caller must be the deployer; afterwards only proposals change addresses.
         ///
@@ -172,9 +173,9 @@ mod validator_governance {
         #[ink(message)]
         pub fn wire_contracts(
             &mut self,
-            document_nft: AccountId,
-            team_vault: AccountId,
-            guardian_recovery: AccountId,
+            document_nft: Option<AccountId>,
+            team_vault: Option<AccountId>,
+            guardian_recovery: Option<AccountId>,
         ) -> Result<()> {
             match self.deployer {
                 None => return Err(Error::AlreadyWired),
@@ -182,9 +183,9 @@ mod validator_governance {
                 Some(_) => {}
             }
             self.deployer = None;
-            self.document_nft = Some(document_nft);
-            self.team_vault = Some(team_vault);
-            self.guardian_recovery = Some(guardian_recovery);
+            self.document_nft = document_nft;
+            self.team_vault = team_vault;
+            self.guardian_recovery = guardian_recovery;
             self.env().emit_event(ContractsWired {
                 document_nft,
                 team_vault,

@@ -189,19 +189,20 @@ fn wiring_is_by_the_deployer_and_only_once() {
         AccountId::from([61; 32]),
         AccountId::from([62; 32]),
     );
+    let (nft, vault, rec, unset) = (Some(nft), Some(vault), Some(rec), None);
     set_caller(validator(1));
     assert_eq!(gov.wire_contracts(nft, vault, rec), Err(Error::NotDeployer));
     assert_eq!(gov.contract_address(ContractRole::DocumentNft), None);
     set_caller(deployer());
     assert_eq!(gov.wire_contracts(nft, vault, rec), Ok(()));
-    assert_eq!(gov.contract_address(ContractRole::DocumentNft), Some(nft));
-    assert_eq!(gov.contract_address(ContractRole::TeamVault), Some(vault));
+    assert_eq!(gov.contract_address(ContractRole::DocumentNft), nft);
+    assert_eq!(gov.contract_address(ContractRole::TeamVault), vault);
+    assert_eq!(gov.contract_address(ContractRole::GuardianRecovery), rec);
     assert_eq!(
-        gov.contract_address(ContractRole::GuardianRecovery),
-        Some(rec)
+        gov.wire_contracts(rec, rec, unset),
+        Err(Error::AlreadyWired)
     );
-    assert_eq!(gov.wire_contracts(rec, rec, rec), Err(Error::AlreadyWired));
-    assert_eq!(gov.contract_address(ContractRole::DocumentNft), Some(nft));
+    assert_eq!(gov.contract_address(ContractRole::DocumentNft), nft);
 }
 
 // --- who may propose --------------------------------------------------------------------

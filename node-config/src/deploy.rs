@@ -15,7 +15,7 @@ use subxt_signer::sr25519::Keypair;
 use crate::accounts;
 
 /// The contracts, in deployment order: each one only needs the ones before it.
-pub const CONTRACTS: &[&str] = &["validator_governance", "document_nft"];
+pub const CONTRACTS: &[&str] = &["validator_governance", "document_nft", "team_vault"];
 
 /// Balance given to each dev validator and role account so it can pay fees (1,000 units of
 /// 10^12).
@@ -119,6 +119,9 @@ pub async fn deploy(
             },
         );
     }
+    wire(chain, deployer, &contracts)
+        .await
+        .map_err(fail("validator_governance wiring"))?;
     Ok(Deployment {
         genesis_hash: chain.genesis_hash(),
         rpc_url: chain.url().to_owned(),
@@ -153,11 +156,29 @@ fn constructor_input(name: &str, deployed: &BTreeMap<String, DeployedContract>) 
             .arg(&validator_accounts())
             .arg(&dev_roles())
             .into_bytes(),
-        "document_nft" => CallData::message("new")
+        "document_nft" | "team_vault" => CallData::message("new")
             .arg(&address("validator_governance"))
             .into_bytes(),
         other => unreachable!("no constructor input for {other}"),
     }
+}
+
+/// The deployer's one-time wiring of the other contracts' addresses into governance.
+async fn wire(
+    chain: &Chain,
+    deployer: &Keypair,
+    deployed: &BTreeMap<String, DeployedContract>,
+) -> sdv_chain::Result<()> {
+    let address = |contract: &str| deployed.get(contract).map(|c| to_ink_account(&c.address));
+    let data = CallData::message("wire_contracts")
+        .arg(&address("document_nft"))
+        .arg(&address("team_vault"))
+        .arg(&address("guardian_recovery"))
+        .into_bytes();
+    chain
+        .call(deployer, &deployed["validator_governance"].address, data)
+        .await?;
+    Ok(())
 }
 
 async fn fund_dev_accounts(chain: &Chain, funder: &Keypair) -> sdv_chain::Result<()> {

@@ -124,17 +124,25 @@ async fn non_validators_are_refused_with_typed_errors_and_nothing_changes() {
         assert_eq!(err.governance_error(), Some(Error::NotValidator), "{err}");
     }
     let wire = CallData::message("wire_contracts")
-        .arg(&[1u8; 32])
-        .arg(&[2u8; 32])
-        .arg(&[3u8; 32])
+        .arg(&Some([1u8; 32]))
+        .arg(&Some([2u8; 32]))
+        .arg(&Some([3u8; 32]))
         .into_bytes();
     let err = ctx
         .chain
         .call(&validators()[0], gov.address(), wire)
         .await
         .unwrap_err();
-    // The deployer has not wired the contracts yet, so only the deployer may.
-    assert_eq!(err.governance_error(), Some(Error::NotDeployer), "{err}");
+    // The deployment wired the contracts: wiring is sealed for everyone.
+    assert_eq!(err.governance_error(), Some(Error::AlreadyWired), "{err}");
+    let wired: Option<sdv_types::AccountId> = gov
+        .query(CallData::message("contract_address").arg(&ContractRole::DocumentNft))
+        .await
+        .unwrap();
+    assert_eq!(
+        wired.map(|a| sdv_chain::from_ink_account(&a)),
+        ctx.deployment.address("document_nft").ok().cloned()
+    );
 
     let after: u64 = gov
         .query(CallData::message("proposal_count"))

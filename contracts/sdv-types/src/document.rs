@@ -158,6 +158,10 @@ pub fn regulatory_minimum_end(
 /// 36).
 pub const MAX_CID_LEN: usize = 64;
 
+/// The longest wrapped document key a share carries, in bytes (an X25519 ephemeral key, a
+/// nonce, the wrapped 32-byte key and its tag fit in 100).
+pub const MAX_WRAPPED_KEY_LEN: usize = 128;
+
 /// A document token's number.
 pub type TokenId = u64;
 
@@ -314,6 +318,36 @@ pub enum DocumentStatus {
     },
 }
 
+/// A verified upload waiting for its vault's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, scale::Encode, scale::Decode)]
+#[cfg_attr(
+    feature = "std",
+    derive(scale_info::TypeInfo, ink::storage::traits::StorageLayout)
+)]
+pub struct StagedUpload {
+    /// The vault it is for.
+    pub vault: VaultId,
+    /// Ciphertext bytes, as the storage service verified them.
+    pub size: u64,
+    /// When the attestor staged it.
+    pub staged_at: Timestamp,
+}
+
+/// Read access to a document: its key wrapped to the reader's published X25519 key.
+#[derive(Debug, Clone, PartialEq, Eq, scale::Encode, scale::Decode)]
+#[cfg_attr(
+    feature = "std",
+    derive(scale_info::TypeInfo, ink::storage::traits::StorageLayout)
+)]
+pub struct ReadGrant {
+    /// The wrapped document key.
+    pub wrapped_key: Vec<u8>,
+    /// The version of the reader's key it is wrapped to.
+    pub key_version: u32,
+    /// When it was granted.
+    pub granted_at: Timestamp,
+}
+
 /// An account's published X25519 public key, to which document keys are wrapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, scale::Encode, scale::Decode)]
 #[cfg_attr(
@@ -402,6 +436,14 @@ pub enum Error {
     NotConfigured,
     /// The code hash is unknown.
     UpgradeFailed,
+    /// The caller is not TeamVault.
+    NotTeamVault,
+    /// No verified upload of this ciphertext is staged for the vault.
+    NotStaged,
+    /// The grantee has published no encryption key.
+    NoEncryptionKey,
+    /// The wrapped key is empty or longer than [`MAX_WRAPPED_KEY_LEN`].
+    InvalidWrappedKey,
 }
 
 impl Error {
@@ -442,6 +484,10 @@ impl Error {
             Self::GovernanceUnavailable => "GovernanceUnavailable",
             Self::NotConfigured => "NotConfigured",
             Self::UpgradeFailed => "UpgradeFailed",
+            Self::NotTeamVault => "NotTeamVault",
+            Self::NotStaged => "NotStaged",
+            Self::NoEncryptionKey => "NoEncryptionKey",
+            Self::InvalidWrappedKey => "InvalidWrappedKey",
         }
     }
 }
@@ -606,6 +652,34 @@ pub struct EncryptionKeyPublished {
     pub account: AccountId,
     /// The key.
     pub key: EncryptionKey,
+}
+
+/// The storage attestor staged a verified upload for a vault's decision.
+#[ink::event]
+#[derive(Debug)]
+pub struct UploadStaged {
+    /// The vault.
+    #[ink(topic)]
+    pub vault: VaultId,
+    /// Ciphertext sha256.
+    #[ink(topic)]
+    pub sha256: Hash32,
+    /// Ciphertext bytes.
+    pub size: u64,
+}
+
+/// An owner granted read access to a document; the gateway serves the wrapped key.
+#[ink::event]
+#[derive(Debug)]
+pub struct DocumentShared {
+    /// The token.
+    #[ink(topic)]
+    pub id: TokenId,
+    /// Who may read it.
+    #[ink(topic)]
+    pub grantee: AccountId,
+    /// The grantee's key version the document key is wrapped to.
+    pub key_version: u32,
 }
 
 #[cfg(test)]

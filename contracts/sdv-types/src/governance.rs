@@ -475,11 +475,11 @@ pub struct ValidatorSetInitialized {
 #[derive(Debug)]
 pub struct ContractsWired {
     /// DocumentNFT.
-    pub document_nft: AccountId,
+    pub document_nft: Option<AccountId>,
     /// TeamVault.
-    pub team_vault: AccountId,
+    pub team_vault: Option<AccountId>,
     /// GuardianRecovery.
-    pub guardian_recovery: AccountId,
+    pub guardian_recovery: Option<AccountId>,
 }
 
 /// A proposal was filed.

@@ -76,6 +76,24 @@ impl DocumentNft {
         Ok((minted, submitted))
     }
 
+    /// Stages a verified upload for a vault's decision (storage attestor only).
+    pub async fn stage_vault_upload<S: Signer<NodeConfig>>(
+        &self,
+        attestor: &S,
+        vault: sdv_types::VaultId,
+        sha256: Hash32,
+        size: u64,
+    ) -> Result<Submitted> {
+        self.send(
+            attestor,
+            CallData::message("stage_vault_upload")
+                .arg(&vault)
+                .arg(&sha256)
+                .arg(&size),
+        )
+        .await
+    }
+
     /// Sets a tier (tier authority only).
     pub async fn set_tier<S: Signer<NodeConfig>>(
         &self,

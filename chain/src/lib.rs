@@ -15,6 +15,7 @@ mod document;
 mod error;
 mod events;
 mod governance;
+mod vault;
 
 pub use bundle::{CallData, ContractBundle, Selector};
 pub use client::{Chain, DryRun, Instantiated, Submitted, GAS_MARGIN_PERCENT};
@@ -26,6 +27,7 @@ pub use events::{contract_events, ContractEvent};
 pub use governance::Governance;
 pub use subxt;
 pub use subxt_signer;
+pub use vault::TeamVault;
 
 /// Code generated from the node's metadata.
 // Generated items carry the runtime's docs, not ours, and are public by design.

@@ -47,7 +47,8 @@
 //!
 //! ## Interface
 //!
-//! - Storage attestor: `mint`, `stage_vault_upload`, `record_replica`, `set_relationship_end`.
+//! - Storage attestor: `mint`, `stage_vault_upload`, `unstage_vault_upload`, `record_replica`,
+//!   `set_relationship_end`.
 //! - TeamVault: `mint_staged`, and the owner's messages for vault documents.
 //! - Retention executor: `notice_deletion`, `confirm_deletion`.
 //! - Tier authority: `set_tier`.
@@ -70,7 +71,7 @@ mod document_nft {
             EncryptionKeyPublished, Error, Holder, Owner, OwnerRebound, ReadGrant,
             RelationshipEnded, Replica, ReplicaRecorded, Replicas, RetentionExtended,
             RetentionOption, RetentionUpgraded, ScheduledDeletion, StagedUpload, TierChanged,
-            TokenId, UploadStaged, MAX_CID_LEN, MAX_WRAPPED_KEY_LEN, NOTICE_PERIOD,
+            TokenId, UploadStaged, UploadUnstaged, MAX_CID_LEN, MAX_WRAPPED_KEY_LEN, NOTICE_PERIOD,
         },
         governance::{
             CodeUpgraded, ContractRole, ProviderSelection, ReplicationPolicy, Role, Tier,
@@ -79,6 +80,9 @@ mod document_nft {
         psp34::{Approval, Id, PSP34Error, PSP34Metadata, Transfer, PSP34},
         Hash32, VaultId,
     };
+
+    /// A read grant's key: the token, its owner changes when granted, the reader.
+    type GrantKey = (TokenId, u32, AccountId);
 
     /// The result type of every fallible message outside PSP34.
     pub type Result<T> = core::result::Result<T, Error>;
@@ -117,7 +121,10 @@ mod document_nft {
         /// Verified uploads waiting for their vault's decision, by ciphertext hash.
         staged: Mapping<Hash32, StagedUpload>,
         /// Read access granted by owners, by token and reader.
-        read_grants: Mapping<(TokenId, AccountId), ReadGrant>,
+        read_grants: Mapping<GrantKey, ReadGrant>,
+        /// Per token, how many times it changed owner: grants of a previous owner (made under
+        /// an earlier count) no longer apply.
+        owner_changes: Mapping<TokenId, u32>,
     }
 
     impl DocumentNft {
@@ -141,6 +148,7 @@ mod document_nft {
                 operators: Mapping::default(),
                 staged: Mapping::default(),
                 read_grants: Mapping::default(),
+                owner_changes: Mapping::default(),
             }
         }
 
@@ -214,6 +222,26 @@ mod document_nft {
             Ok(())
         }
 
+        /// Discards a staged upload the vault did not approve (rejected, vetoed), once the
+        /// storage service deleted the staged ciphertext.
+        ///
+        /// The caller must be the storage attestor.
+        ///
+        /// Errors: [`Error::NotAttestor`], [`Error::NotStaged`].
+        ///
+        /// Emits [`UploadUnstaged`].
+        #[ink(message)]
+        pub fn unstage_vault_upload(&mut self, sha256: Hash32) -> Result<()> {
+            self.ensure_role(Role::StorageAttestor, Error::NotAttestor)?;
+            let staged = self.staged.get(sha256).ok_or(Error::NotStaged)?;
+            self.staged.remove(sha256);
+            self.env().emit_event(UploadUnstaged {
+                vault: staged.vault,
+                sha256,
+            });
+            Ok(())
+        }
+
         /// Mints a staged upload as a vault document: the execution of the vault's upload
         /// decision.
         ///
@@ -279,7 +307,8 @@ mod document_nft {
                 key_version: key.version,
                 granted_at: self.env().block_timestamp(),
             };
-            self.read_grants.insert((id, grantee), &grant);
+            let epoch = self.owner_changes.get(id).unwrap_or(0);
+            self.read_grants.insert((id, epoch, grantee), &grant);
             self.env().emit_event(DocumentShared {
                 id,
                 grantee,
@@ -738,10 +767,16 @@ mod document_nft {
             self.staged.get(sha256)
         }
 
-        /// The read access `reader` was granted to a document.
+        /// The read access `reader` holds to a document: granted by its current owner, the
+        /// document not deleted, the reader's wallet not revoked.
         #[ink(message)]
         pub fn read_grant(&self, id: TokenId, reader: AccountId) -> Option<ReadGrant> {
-            self.read_grants.get((id, reader))
+            let document = self.documents.get(id)?;
+            if document.deleted_at.is_some() || self.revoked.contains(reader) {
+                return None;
+            }
+            let epoch = self.owner_changes.get(id).unwrap_or(0);
+            self.read_grants.get((id, epoch, reader))
         }
 
         /// The governance contract.
@@ -1003,6 +1038,10 @@ mod document_nft {
             self.count_live(old_owner, false);
             self.count_held(new_owner, true);
             self.count_live(new_owner, true);
+            self.owner_changes.insert(
+                id,
+                &self.owner_changes.get(id).unwrap_or(0).saturating_add(1),
+            );
             self.token_approvals.remove(id);
 
             self.env().emit_event(Transfer {

@@ -15,15 +15,15 @@ use scale::{Decode, DecodeAll, Encode};
 use sdv_types::{
     document::{
         ArweaveCopy, ArweaveRequested, DeletionCancelled, DeletionScheduled, Document,
-        DocumentClass, DocumentDeleted, DocumentMinted, DocumentStatus, EncryptionKey,
-        EncryptionKeyPublished, Error, Holder, Owner, OwnerRebound, RelationshipEnded, Replica,
-        ReplicaRecorded, Replicas, RetentionExtended, RetentionOption, RetentionUpgraded,
-        ScheduledDeletion, TierChanged, TokenId, KYC_AFTER_RELATIONSHIP, MAX_CID_LEN,
-        NOTICE_PERIOD, YEAR,
+        DocumentClass, DocumentDeleted, DocumentMinted, DocumentShared, DocumentStatus,
+        EncryptionKey, EncryptionKeyPublished, Error, Holder, Owner, OwnerRebound, ReadGrant,
+        RelationshipEnded, Replica, ReplicaRecorded, Replicas, RetentionExtended, RetentionOption,
+        RetentionUpgraded, ScheduledDeletion, StagedUpload, TierChanged, TokenId, UploadStaged,
+        KYC_AFTER_RELATIONSHIP, MAX_CID_LEN, MAX_WRAPPED_KEY_LEN, NOTICE_PERIOD, YEAR,
     },
     governance::{ContractRole, ProviderSelection, ReplicationPolicy, Role, Tier, TierParams},
     psp34::{Approval, Id, PSP34Error, PSP34Metadata, Transfer, PSP34},
-    Hash32, Timestamp, DAY, MB,
+    Hash32, Timestamp, VaultId, DAY, MB,
 };
 
 // --- the stand-in of ValidatorGovernance -------------------------------------------------
@@ -2345,6 +2345,851 @@ fn attributes_name_every_class_and_option() {
     }
 }
 
+// --- staged vault uploads ------------------------------------------------------------------
+
+/// The arguments of `mint_staged`.
+#[derive(Debug, Clone, Copy)]
+struct StagedMint {
+    vault: VaultId,
+    sha256: Hash32,
+    class: DocumentClass,
+    retention: RetentionOption,
+    arweave: bool,
+}
+
+/// The staged ciphertext `n` minted for `vault` as an `Other` document kept for the `Minimum`,
+/// without Arweave.
+fn staged(vault: VaultId, n: u8) -> StagedMint {
+    StagedMint {
+        vault,
+        sha256: sha(n),
+        class: DocumentClass::Other,
+        retention: RetentionOption::Minimum,
+        arweave: false,
+    }
+}
+
+fn try_stage(
+    nft: &mut DocumentNft,
+    caller: AccountId,
+    vault: VaultId,
+    n: u8,
+    size: u64,
+) -> Result<()> {
+    set_caller(caller);
+    nft.stage_vault_upload(vault, sha(n), size)
+}
+
+/// The attestor stages the 1 MB ciphertext `n` for `vault`.
+fn stage(nft: &mut DocumentNft, vault: VaultId, n: u8) {
+    try_stage(nft, attestor(), vault, n, MB).expect("the attestor stages");
+}
+
+fn try_mint_staged(nft: &mut DocumentNft, caller: AccountId, s: StagedMint) -> Result<TokenId> {
+    set_caller(caller);
+    nft.mint_staged(s.vault, s.sha256, s.class, s.retention, s.arweave)
+}
+
+/// Stages the 1 MB ciphertext `n` for `vault` and has TeamVault mint it.
+fn mint_vault_doc(nft: &mut DocumentNft, vault: VaultId, n: u8) -> TokenId {
+    stage(nft, vault, n);
+    try_mint_staged(nft, team_vault(), staged(vault, n)).expect("TeamVault mints it")
+}
+
+#[ink::test]
+fn attestor_stages_a_vault_upload() {
+    let mut nft = setup();
+    set_time(START + DAY);
+    assert_eq!(try_stage(&mut nft, attestor(), 7, 1, 3 * MB), Ok(()));
+    assert_eq!(
+        nft.staged_upload(sha(1)),
+        Some(StagedUpload {
+            vault: 7,
+            size: 3 * MB,
+            staged_at: START + DAY,
+        })
+    );
+    let e = last::<UploadStaged>();
+    assert_eq!((e.vault, e.sha256, e.size), (7, sha(1), 3 * MB));
+    assert_eq!(event_count(), 1);
+    // Nothing is minted yet.
+    assert_eq!(nft.staged_upload(sha(2)), None);
+    assert_eq!(nft.token_by_hash(sha(1)), None);
+    assert_eq!(nft.total_supply(), 0);
+    assert_eq!(nft.live_documents(Holder::Vault(7)), 0);
+    assert_eq!(nft.balance_of(team_vault()), 0);
+
+    // Tier limits apply when the vault mints, not when the upload is staged.
+    assert_eq!(try_stage(&mut nft, attestor(), 7, 2, 20 * MB), Ok(()));
+    assert_eq!(nft.staged_upload(sha(2)).map(|s| s.size), Some(20 * MB));
+    assert_eq!(emitted::<UploadStaged>().len(), 2);
+}
+
+#[ink::test]
+fn only_the_attestor_stages() {
+    let mut nft = setup();
+    for caller in [
+        alice(),
+        stranger(),
+        executor(),
+        tier_authority(),
+        team_vault(),
+        guardian_recovery(),
+        governance_address(),
+    ] {
+        assert_eq!(
+            try_stage(&mut nft, caller, 7, 1, MB),
+            Err(Error::NotAttestor)
+        );
+    }
+    governance(|g| g.attestor = None);
+    assert_eq!(
+        try_stage(&mut nft, attestor(), 7, 1, MB),
+        Err(Error::NotAttestor)
+    );
+    governance(|g| g.attestor = Some(carol()));
+    assert_eq!(
+        try_stage(&mut nft, attestor(), 7, 1, MB),
+        Err(Error::NotAttestor)
+    );
+    assert_eq!(nft.staged_upload(sha(1)), None);
+    assert_eq!(event_count(), 0);
+    assert_eq!(try_stage(&mut nft, carol(), 7, 1, MB), Ok(()));
+    assert_eq!(nft.staged_upload(sha(1)).map(|s| s.vault), Some(7));
+}
+
+#[ink::test]
+fn an_empty_upload_is_not_staged() {
+    let mut nft = setup();
+    assert_eq!(
+        try_stage(&mut nft, attestor(), 7, 1, 0),
+        Err(Error::EmptyDocument)
+    );
+    assert_eq!(nft.staged_upload(sha(1)), None);
+    assert_eq!(event_count(), 0);
+    assert_eq!(try_stage(&mut nft, attestor(), 7, 1, 1), Ok(()));
+}
+
+#[ink::test]
+fn a_minted_or_staged_ciphertext_is_not_staged_again() {
+    let mut nft = setup();
+    mint(&mut nft, upload(alice(), 1));
+    let deleted = mint(&mut nft, upload(alice(), 2));
+    delete_now(&mut nft, alice(), deleted);
+    let events = event_count();
+    assert_eq!(
+        try_stage(&mut nft, attestor(), 7, 1, MB),
+        Err(Error::DuplicateDocument)
+    );
+    assert_eq!(
+        try_stage(&mut nft, attestor(), 7, 2, MB),
+        Err(Error::DuplicateDocument)
+    );
+    assert_eq!(nft.staged_upload(sha(1)), None);
+    assert_eq!(nft.staged_upload(sha(2)), None);
+
+    set_time(START + DAY);
+    stage(&mut nft, 7, 3);
+    set_time(START + 2 * DAY);
+    for vault in [7, 8] {
+        assert_eq!(
+            try_stage(&mut nft, attestor(), vault, 3, 2 * MB),
+            Err(Error::DuplicateDocument)
+        );
+    }
+    // The first staging stands.
+    assert_eq!(
+        nft.staged_upload(sha(3)),
+        Some(StagedUpload {
+            vault: 7,
+            size: MB,
+            staged_at: START + DAY,
+        })
+    );
+    assert_eq!(event_count(), events + 1);
+
+    // Minted from the stage, the ciphertext is still a duplicate.
+    try_mint_staged(&mut nft, team_vault(), staged(7, 3)).expect("staged for vault 7");
+    assert_eq!(
+        try_stage(&mut nft, attestor(), 7, 3, MB),
+        Err(Error::DuplicateDocument)
+    );
+    assert_eq!(nft.staged_upload(sha(3)), None);
+}
+
+#[ink::test]
+fn staging_needs_governance() {
+    let mut nft = setup();
+    governance(|g| g.available = false);
+    assert_eq!(
+        try_stage(&mut nft, attestor(), 7, 1, MB),
+        Err(Error::GovernanceUnavailable)
+    );
+    assert_eq!(nft.staged_upload(sha(1)), None);
+}
+
+#[ink::test]
+fn the_attestor_cannot_mint_a_staged_ciphertext() {
+    let mut nft = setup();
+    stage(&mut nft, 7, 1);
+    for holder in [Holder::Account(alice()), Holder::Vault(7), Holder::Vault(8)] {
+        assert_eq!(
+            try_mint(
+                &mut nft,
+                attestor(),
+                Upload {
+                    holder,
+                    ..upload(alice(), 1)
+                }
+            ),
+            Err(Error::DuplicateDocument)
+        );
+    }
+    // The stage is untouched and still minted by the vault's decision.
+    assert_eq!(nft.staged_upload(sha(1)).map(|s| s.vault), Some(7));
+    assert_eq!(nft.total_supply(), 0);
+    assert_eq!(emitted::<Transfer>().len(), 0);
+    assert_eq!(try_mint_staged(&mut nft, team_vault(), staged(7, 1)), Ok(1));
+}
+
+#[ink::test]
+fn team_vault_mints_a_staged_upload_for_its_vault() {
+    let mut nft = setup();
+    mint(&mut nft, upload(alice(), 9));
+    assert_eq!(try_stage(&mut nft, attestor(), 7, 1, 3 * MB), Ok(()));
+    set_time(START + DAY);
+    let events = event_count();
+    let id = try_mint_staged(&mut nft, team_vault(), staged(7, 1)).expect("staged for vault 7");
+    assert_eq!(id, 2);
+    assert_eq!(
+        doc(&nft, id),
+        Document {
+            owner: Owner::Vault(7),
+            sha256: sha(1),
+            size: 3 * MB,
+            tier: Tier::Free,
+            class: DocumentClass::Other,
+            chosen: RetentionOption::Minimum,
+            retention: RetentionOption::Minimum,
+            uploaded_at: START + DAY,
+            relationship_end: None,
+            deletion: None,
+            deleted_at: None,
+            replicas: Replicas {
+                s3: true,
+                arweave_requested: false,
+                arweave: None,
+                ipfs: None,
+            },
+        }
+    );
+    assert_eq!(nft.owner_of(Id::U64(id)), Some(team_vault()));
+    assert_eq!(nft.staged_upload(sha(1)), None);
+    assert_eq!(nft.token_by_hash(sha(1)), Some(id));
+    assert_eq!(nft.live_documents(Holder::Vault(7)), 1);
+    assert_eq!(nft.live_documents(Holder::Account(alice())), 1);
+    assert_eq!(nft.balance_of(team_vault()), 1);
+    assert_eq!(nft.balance_of(alice()), 1);
+    assert_eq!(nft.total_supply(), 2);
+    assert_eq!(nft.status(id), Some(DocumentStatus::Active));
+    assert_eq!(nft.expiry(id), Some(Some(START + DAY + YEAR)));
+
+    let t = last::<Transfer>();
+    assert_eq!(
+        (t.from, t.to, t.id),
+        (None, Some(team_vault()), Id::U64(id))
+    );
+    let m = last::<DocumentMinted>();
+    assert_eq!(
+        (m.id, m.owner, m.sha256, m.size, m.tier, m.class),
+        (
+            id,
+            Owner::Vault(7),
+            sha(1),
+            3 * MB,
+            Tier::Free,
+            DocumentClass::Other
+        )
+    );
+    assert_eq!(
+        (m.retention, m.expiry, m.arweave_requested),
+        (RetentionOption::Minimum, Some(START + DAY + YEAR), false)
+    );
+    assert!(emitted::<RetentionUpgraded>().is_empty());
+    assert_eq!(event_count(), events + 2);
+
+    // The stage is consumed: it cannot be minted again, by TeamVault or the attestor.
+    assert_eq!(
+        try_mint_staged(&mut nft, team_vault(), staged(7, 1)),
+        Err(Error::NotStaged)
+    );
+    assert_eq!(
+        try_mint(
+            &mut nft,
+            attestor(),
+            Upload {
+                holder: Holder::Vault(7),
+                ..upload(alice(), 1)
+            }
+        ),
+        Err(Error::DuplicateDocument)
+    );
+    assert_eq!(nft.total_supply(), 2);
+
+    // TeamVault acts for the vault's new document.
+    assert_eq!(
+        extend(&mut nft, team_vault(), id, RetentionOption::Standard),
+        Ok(())
+    );
+}
+
+#[ink::test]
+fn only_team_vault_mints_staged_uploads() {
+    let mut nft = setup();
+    stage(&mut nft, 7, 1);
+    let events = event_count();
+    for caller in [
+        attestor(),
+        alice(),
+        stranger(),
+        executor(),
+        tier_authority(),
+        guardian_recovery(),
+        governance_address(),
+        nft_address(),
+    ] {
+        assert_eq!(
+            try_mint_staged(&mut nft, caller, staged(7, 1)),
+            Err(Error::NotTeamVault)
+        );
+    }
+    // Without a TeamVault address in governance, nobody mints staged uploads.
+    governance(|g| g.team_vault = None);
+    assert_eq!(
+        try_mint_staged(&mut nft, team_vault(), staged(7, 1)),
+        Err(Error::NotTeamVault)
+    );
+    // A TeamVault governance appointed anew replaces the old one.
+    governance(|g| g.team_vault = Some(carol()));
+    assert_eq!(
+        try_mint_staged(&mut nft, team_vault(), staged(7, 1)),
+        Err(Error::NotTeamVault)
+    );
+    assert_eq!(event_count(), events);
+    assert_eq!(nft.total_supply(), 0);
+    assert_eq!(nft.staged_upload(sha(1)).map(|s| s.vault), Some(7));
+    assert_eq!(try_mint_staged(&mut nft, carol(), staged(7, 1)), Ok(1));
+    assert_eq!(nft.owner_of(Id::U64(1)), Some(carol()));
+}
+
+#[ink::test]
+fn mint_staged_needs_governance() {
+    let mut nft = setup();
+    stage(&mut nft, 7, 1);
+    governance(|g| g.available = false);
+    assert_eq!(
+        try_mint_staged(&mut nft, team_vault(), staged(7, 1)),
+        Err(Error::GovernanceUnavailable)
+    );
+    assert!(nft.staged_upload(sha(1)).is_some());
+    governance(|g| g.available = true);
+    assert_eq!(try_mint_staged(&mut nft, team_vault(), staged(7, 1)), Ok(1));
+}
+
+#[ink::test]
+fn mint_staged_needs_an_upload_staged_for_that_vault() {
+    let mut nft = setup();
+    assert_eq!(
+        try_mint_staged(&mut nft, team_vault(), staged(7, 1)),
+        Err(Error::NotStaged)
+    );
+    // A ciphertext minted directly was never staged.
+    mint(&mut nft, upload(alice(), 2));
+    assert_eq!(
+        try_mint_staged(&mut nft, team_vault(), staged(7, 2)),
+        Err(Error::NotStaged)
+    );
+    stage(&mut nft, 7, 1);
+    let events = event_count();
+    assert_eq!(
+        try_mint_staged(&mut nft, team_vault(), staged(8, 1)),
+        Err(Error::NotStaged)
+    );
+    assert_eq!(nft.staged_upload(sha(1)).map(|s| s.vault), Some(7));
+    assert_eq!(event_count(), events);
+    assert_eq!(nft.live_documents(Holder::Vault(8)), 0);
+    assert_eq!(try_mint_staged(&mut nft, team_vault(), staged(7, 1)), Ok(2));
+    assert_eq!(doc(&nft, 2).owner, Owner::Vault(7));
+}
+
+#[ink::test]
+fn the_vault_tier_limits_staged_uploads_and_a_refusal_keeps_the_stage() {
+    let mut nft = setup();
+    for n in 1..=5 {
+        mint_vault_doc(&mut nft, 7, n);
+    }
+    assert_eq!(nft.live_documents(Holder::Vault(7)), 5);
+    stage(&mut nft, 7, 6);
+    let events = event_count();
+    assert_eq!(
+        try_mint_staged(&mut nft, team_vault(), staged(7, 6)),
+        Err(Error::DocumentLimitReached)
+    );
+    // Refused, the upload stays staged for a retry, and nothing else changed.
+    assert_eq!(nft.staged_upload(sha(6)).map(|s| s.vault), Some(7));
+    assert_eq!(nft.token_by_hash(sha(6)), None);
+    assert_eq!(nft.total_supply(), 5);
+    assert_eq!(nft.live_documents(Holder::Vault(7)), 5);
+    assert_eq!(event_count(), events);
+    // Another vault and the uploader have limits of their own.
+    assert_eq!(mint_vault_doc(&mut nft, 8, 7), 6);
+    assert_eq!(mint(&mut nft, upload(alice(), 8)), 7);
+
+    set_tier(&mut nft, Holder::Vault(7), Tier::Premium);
+    assert_eq!(try_mint_staged(&mut nft, team_vault(), staged(7, 6)), Ok(8));
+    assert_eq!(nft.staged_upload(sha(6)), None);
+    assert_eq!(doc(&nft, 8).tier, Tier::Premium);
+    assert_eq!(nft.live_documents(Holder::Vault(7)), 6);
+    assert_eq!(nft.balance_of(team_vault()), 7);
+}
+
+#[ink::test]
+fn a_deleted_vault_document_frees_a_slot_for_a_staged_upload() {
+    let mut nft = setup();
+    for n in 1..=5 {
+        mint_vault_doc(&mut nft, 7, n);
+    }
+    stage(&mut nft, 7, 6);
+    assert_eq!(
+        try_mint_staged(&mut nft, team_vault(), staged(7, 6)),
+        Err(Error::DocumentLimitReached)
+    );
+    delete_now(&mut nft, team_vault(), 1);
+    assert_eq!(try_mint_staged(&mut nft, team_vault(), staged(7, 6)), Ok(6));
+    assert_eq!(nft.live_documents(Holder::Vault(7)), 5);
+}
+
+#[ink::test]
+fn a_staged_upload_too_large_or_asking_for_arweave_waits_for_the_vault_tier() {
+    let mut nft = setup();
+    assert_eq!(try_stage(&mut nft, attestor(), 7, 1, 10 * MB + 1), Ok(()));
+    stage(&mut nft, 7, 2);
+    let events = event_count();
+    assert_eq!(
+        try_mint_staged(&mut nft, team_vault(), staged(7, 1)),
+        Err(Error::DocumentTooLarge)
+    );
+    let archived = StagedMint {
+        arweave: true,
+        ..staged(7, 2)
+    };
+    let permanent = StagedMint {
+        retention: RetentionOption::Permanent,
+        ..staged(7, 2)
+    };
+    for refused in [archived, permanent] {
+        assert_eq!(
+            try_mint_staged(&mut nft, team_vault(), refused),
+            Err(Error::ReplicationNotAllowed)
+        );
+    }
+    assert!(nft.staged_upload(sha(1)).is_some());
+    assert!(nft.staged_upload(sha(2)).is_some());
+    assert_eq!(event_count(), events);
+
+    set_tier(&mut nft, Holder::Vault(7), Tier::Premium);
+    let large = try_mint_staged(&mut nft, team_vault(), staged(7, 1)).expect("premium");
+    assert_eq!(doc(&nft, large).size, 10 * MB + 1);
+    let id = try_mint_staged(&mut nft, team_vault(), permanent).expect("premium");
+    let document = doc(&nft, id);
+    assert_eq!(document.retention, RetentionOption::Permanent);
+    assert!(document.replicas.arweave_requested);
+    assert!(last::<DocumentMinted>().arweave_requested);
+    assert_eq!(nft.staged_upload(sha(1)), None);
+    assert_eq!(nft.staged_upload(sha(2)), None);
+}
+
+#[ink::test]
+fn mint_staged_raises_the_retention_to_the_floor() {
+    let mut nft = setup();
+    stage(&mut nft, 7, 1);
+    let id = try_mint_staged(
+        &mut nft,
+        team_vault(),
+        StagedMint {
+            class: DocumentClass::UsTax,
+            ..staged(7, 1)
+        },
+    )
+    .expect("staged");
+    let document = doc(&nft, id);
+    assert_eq!(document.chosen, RetentionOption::Minimum);
+    assert_eq!(document.retention, RetentionOption::RegulatoryUsTax);
+    assert_eq!(nft.expiry(id), Some(Some(START + 7 * YEAR)));
+    let upgraded = last::<RetentionUpgraded>();
+    assert_eq!(
+        (upgraded.id, upgraded.chosen, upgraded.applied),
+        (
+            id,
+            RetentionOption::Minimum,
+            RetentionOption::RegulatoryUsTax
+        )
+    );
+    let minted = last::<DocumentMinted>();
+    assert_eq!(
+        (minted.owner, minted.retention, minted.expiry),
+        (
+            Owner::Vault(7),
+            RetentionOption::RegulatoryUsTax,
+            Some(START + 7 * YEAR)
+        )
+    );
+    // Transfer, DocumentMinted, RetentionUpgraded after UploadStaged.
+    assert_eq!(event_count(), 4);
+
+    stage(&mut nft, 7, 2);
+    let financial = try_mint_staged(
+        &mut nft,
+        team_vault(),
+        StagedMint {
+            class: DocumentClass::Financial,
+            retention: RetentionOption::LongTerm,
+            ..staged(7, 2)
+        },
+    )
+    .expect("staged");
+    assert_eq!(doc(&nft, financial).retention, RetentionOption::LongTerm);
+    assert_eq!(emitted::<RetentionUpgraded>().len(), 1);
+}
+
+// --- sharing -------------------------------------------------------------------------------
+
+fn publish(nft: &mut DocumentNft, account: AccountId, key: [u8; 32]) {
+    set_caller(account);
+    nft.publish_encryption_key(key).expect("a valid key");
+}
+
+fn try_share(
+    nft: &mut DocumentNft,
+    caller: AccountId,
+    id: TokenId,
+    grantee: AccountId,
+    wrapped_key: Vec<u8>,
+) -> Result<()> {
+    set_caller(caller);
+    nft.share(id, grantee, wrapped_key)
+}
+
+/// A document key wrapped to an X25519 key: a 32-byte ephemeral key, 24-byte nonce, 48-byte
+/// sealed key.
+fn wrapped(n: u8) -> Vec<u8> {
+    vec![n; 104]
+}
+
+#[ink::test]
+fn owner_shares_a_document_with_a_published_key() {
+    let mut nft = setup();
+    let id = mint(&mut nft, upload(alice(), 1));
+    let other = mint(&mut nft, upload(alice(), 2));
+    publish(&mut nft, bob(), [7; 32]);
+    set_time(START + DAY);
+    publish(&mut nft, bob(), [8; 32]);
+    assert_eq!(nft.encryption_key(bob()).map(|k| k.version), Some(2));
+    set_time(START + 2 * DAY);
+    let events = event_count();
+    assert_eq!(try_share(&mut nft, alice(), id, bob(), wrapped(1)), Ok(()));
+    assert_eq!(
+        nft.read_grant(id, bob()),
+        Some(ReadGrant {
+            wrapped_key: wrapped(1),
+            key_version: 2,
+            granted_at: START + 2 * DAY,
+        })
+    );
+    let shared = last::<DocumentShared>();
+    assert_eq!(
+        (shared.id, shared.grantee, shared.key_version),
+        (id, bob(), 2)
+    );
+    assert_eq!(event_count(), events + 1);
+    // The grant is for that document and that reader only.
+    assert_eq!(nft.read_grant(other, bob()), None);
+    assert_eq!(nft.read_grant(id, carol()), None);
+    assert_eq!(nft.read_grant(id, alice()), None);
+    // Sharing changes no ownership.
+    assert_eq!(nft.owner_of(Id::U64(id)), Some(alice()));
+    assert_eq!(nft.balance_of(bob()), 0);
+}
+
+#[ink::test]
+fn sharing_again_replaces_the_grant() {
+    let mut nft = setup();
+    let id = mint(&mut nft, upload(alice(), 1));
+    publish(&mut nft, bob(), [7; 32]);
+    publish(&mut nft, carol(), [9; 32]);
+    try_share(&mut nft, alice(), id, bob(), wrapped(1)).expect("shared");
+    try_share(&mut nft, alice(), id, carol(), wrapped(3)).expect("shared");
+    assert_eq!(nft.read_grant(id, bob()).map(|g| g.key_version), Some(1));
+
+    set_time(START + DAY);
+    publish(&mut nft, bob(), [8; 32]);
+    set_time(START + 2 * DAY);
+    assert_eq!(try_share(&mut nft, alice(), id, bob(), wrapped(2)), Ok(()));
+    assert_eq!(
+        nft.read_grant(id, bob()),
+        Some(ReadGrant {
+            wrapped_key: wrapped(2),
+            key_version: 2,
+            granted_at: START + 2 * DAY,
+        })
+    );
+    // Another reader's grant is untouched.
+    assert_eq!(
+        nft.read_grant(id, carol()),
+        Some(ReadGrant {
+            wrapped_key: wrapped(3),
+            key_version: 1,
+            granted_at: START,
+        })
+    );
+    let shared = emitted::<DocumentShared>();
+    assert_eq!(shared.len(), 3);
+    assert_eq!(
+        (shared[2].id, shared[2].grantee, shared[2].key_version),
+        (id, bob(), 2)
+    );
+}
+
+#[ink::test]
+fn wrapped_keys_have_1_to_128_bytes() {
+    let mut nft = setup();
+    let id = mint(&mut nft, upload(alice(), 1));
+    publish(&mut nft, bob(), [7; 32]);
+    let events = event_count();
+    for invalid in [Vec::new(), vec![1; MAX_WRAPPED_KEY_LEN + 1]] {
+        assert_eq!(
+            try_share(&mut nft, alice(), id, bob(), invalid),
+            Err(Error::InvalidWrappedKey)
+        );
+    }
+    assert_eq!(MAX_WRAPPED_KEY_LEN, 128);
+    assert_eq!(nft.read_grant(id, bob()), None);
+    assert_eq!(event_count(), events);
+    assert_eq!(try_share(&mut nft, alice(), id, bob(), vec![1]), Ok(()));
+    assert_eq!(
+        try_share(&mut nft, alice(), id, bob(), vec![2; MAX_WRAPPED_KEY_LEN]),
+        Ok(())
+    );
+    assert_eq!(
+        nft.read_grant(id, bob()).map(|g| g.wrapped_key),
+        Some(vec![2; 128])
+    );
+    // A refused key leaves the earlier grant in place.
+    assert_eq!(
+        try_share(&mut nft, alice(), id, bob(), Vec::new()),
+        Err(Error::InvalidWrappedKey)
+    );
+    assert_eq!(
+        nft.read_grant(id, bob()).map(|g| g.wrapped_key),
+        Some(vec![2; 128])
+    );
+}
+
+#[ink::test]
+fn the_grantee_needs_a_published_key() {
+    let mut nft = setup();
+    let id = mint(&mut nft, upload(alice(), 1));
+    assert_eq!(
+        try_share(&mut nft, alice(), id, bob(), wrapped(1)),
+        Err(Error::NoEncryptionKey)
+    );
+    // The key is checked before the wrapped key.
+    assert_eq!(
+        try_share(&mut nft, alice(), id, bob(), Vec::new()),
+        Err(Error::NoEncryptionKey)
+    );
+    assert_eq!(nft.read_grant(id, bob()), None);
+    assert!(emitted::<DocumentShared>().is_empty());
+    publish(&mut nft, bob(), [7; 32]);
+    assert_eq!(try_share(&mut nft, alice(), id, bob(), wrapped(1)), Ok(()));
+}
+
+#[ink::test]
+fn only_the_owners_wallet_shares() {
+    let mut nft = setup();
+    let id = mint(&mut nft, upload(alice(), 1));
+    publish(&mut nft, bob(), [7; 32]);
+    for caller in [
+        bob(),
+        stranger(),
+        attestor(),
+        executor(),
+        team_vault(),
+        guardian_recovery(),
+        governance_address(),
+    ] {
+        assert_eq!(
+            try_share(&mut nft, caller, id, bob(), wrapped(1)),
+            Err(Error::NotOwner)
+        );
+    }
+    // An operator may move the document, not share it.
+    set_caller(alice());
+    nft.approve(carol(), None, true).expect("owner");
+    assert_eq!(
+        try_share(&mut nft, carol(), id, bob(), wrapped(1)),
+        Err(Error::NotOwner)
+    );
+    assert_eq!(nft.read_grant(id, bob()), None);
+    assert!(emitted::<DocumentShared>().is_empty());
+
+    // After a transfer the new owner shares, the old one no longer.
+    transfer(&mut nft, alice(), carol(), id).expect("owner");
+    assert_eq!(
+        try_share(&mut nft, alice(), id, bob(), wrapped(1)),
+        Err(Error::NotOwner)
+    );
+    assert_eq!(try_share(&mut nft, carol(), id, bob(), wrapped(1)), Ok(()));
+
+    // After recovery the new wallet shares, the revoked one no longer.
+    rebind(&mut nft, carol(), dave()).expect("carol's recovery");
+    assert_eq!(
+        try_share(&mut nft, carol(), id, bob(), wrapped(2)),
+        Err(Error::NotOwner)
+    );
+    assert_eq!(try_share(&mut nft, dave(), id, bob(), wrapped(2)), Ok(()));
+    assert_eq!(
+        nft.read_grant(id, bob()).map(|g| g.wrapped_key),
+        Some(wrapped(2))
+    );
+}
+
+#[ink::test]
+fn team_vault_shares_vault_documents() {
+    let mut nft = setup();
+    let id = mint_vault_doc(&mut nft, 7, 1);
+    publish(&mut nft, bob(), [7; 32]);
+    for caller in [alice(), attestor(), stranger(), bob(), governance_address()] {
+        assert_eq!(
+            try_share(&mut nft, caller, id, bob(), wrapped(1)),
+            Err(Error::NotOwner)
+        );
+    }
+    assert_eq!(nft.read_grant(id, bob()), None);
+    assert_eq!(
+        try_share(&mut nft, team_vault(), id, bob(), wrapped(1)),
+        Ok(())
+    );
+    assert_eq!(
+        nft.read_grant(id, bob()),
+        Some(ReadGrant {
+            wrapped_key: wrapped(1),
+            key_version: 1,
+            granted_at: START,
+        })
+    );
+    let shared = last::<DocumentShared>();
+    assert_eq!(
+        (shared.id, shared.grantee, shared.key_version),
+        (id, bob(), 1)
+    );
+
+    // Without a TeamVault address, nobody acts for the vault.
+    governance(|g| g.team_vault = None);
+    assert_eq!(
+        try_share(&mut nft, team_vault(), id, bob(), wrapped(2)),
+        Err(Error::NotConfigured)
+    );
+    governance(|g| g.available = false);
+    assert_eq!(
+        try_share(&mut nft, team_vault(), id, bob(), wrapped(2)),
+        Err(Error::GovernanceUnavailable)
+    );
+    assert_eq!(
+        nft.read_grant(id, bob()).map(|g| g.wrapped_key),
+        Some(wrapped(1))
+    );
+    assert_eq!(emitted::<DocumentShared>().len(), 1);
+}
+
+#[ink::test]
+fn a_missing_token_is_not_shared() {
+    let mut nft = setup();
+    publish(&mut nft, bob(), [7; 32]);
+    for id in [0, 1, 99] {
+        for caller in [alice(), team_vault()] {
+            assert_eq!(
+                try_share(&mut nft, caller, id, bob(), wrapped(1)),
+                Err(Error::TokenNotFound)
+            );
+        }
+        assert_eq!(nft.read_grant(id, bob()), None);
+    }
+}
+
+#[ink::test]
+fn a_deleted_document_is_not_shared() {
+    let mut nft = setup();
+    let id = mint(&mut nft, upload(alice(), 1));
+    publish(&mut nft, bob(), [7; 32]);
+    // A document scheduled for deletion may still be shared.
+    request_deletion(&mut nft, alice(), id).expect("no regulatory minimum");
+    assert_eq!(
+        try_share(&mut nft, alice(), id, carol(), wrapped(1)),
+        Err(Error::NoEncryptionKey)
+    );
+    assert_eq!(try_share(&mut nft, alice(), id, bob(), wrapped(1)), Ok(()));
+    confirm(&mut nft, id).expect("due");
+    let events = event_count();
+    assert_eq!(
+        try_share(&mut nft, alice(), id, bob(), wrapped(2)),
+        Err(Error::Deleted)
+    );
+    // Ownership is checked first.
+    assert_eq!(
+        try_share(&mut nft, stranger(), id, bob(), wrapped(2)),
+        Err(Error::NotOwner)
+    );
+    assert_eq!(event_count(), events);
+}
+
+#[ink::test]
+fn a_revoked_grantee_is_not_shared_with() {
+    let mut nft = setup();
+    let id = mint(&mut nft, upload(alice(), 1));
+    publish(&mut nft, bob(), [7; 32]);
+    rebind(&mut nft, bob(), erin()).expect("bob's recovery");
+    let events = event_count();
+    // Even with a key published before its recovery.
+    assert_eq!(
+        try_share(&mut nft, alice(), id, bob(), wrapped(1)),
+        Err(Error::WalletRevoked)
+    );
+    assert_eq!(
+        try_share(&mut nft, alice(), id, bob(), Vec::new()),
+        Err(Error::WalletRevoked)
+    );
+    assert_eq!(nft.read_grant(id, bob()), None);
+    assert_eq!(event_count(), events);
+    // The new wallet has to publish a key of its own.
+    assert_eq!(
+        try_share(&mut nft, alice(), id, erin(), wrapped(1)),
+        Err(Error::NoEncryptionKey)
+    );
+    publish(&mut nft, erin(), [9; 32]);
+    assert_eq!(try_share(&mut nft, alice(), id, erin(), wrapped(1)), Ok(()));
+    assert_eq!(nft.read_grant(id, erin()).map(|g| g.key_version), Some(1));
+}
+
+#[ink::test]
+fn sharing_needs_no_governance_for_a_wallets_document() {
+    let mut nft = setup();
+    let id = mint(&mut nft, upload(alice(), 1));
+    publish(&mut nft, bob(), [7; 32]);
+    governance(|g| g.available = false);
+    assert_eq!(try_share(&mut nft, alice(), id, bob(), wrapped(1)), Ok(()));
+}
+
 // --- properties --------------------------------------------------------------------------------
 
 mod properties {
@@ -2551,4 +3396,63 @@ mod properties {
             .expect("the off-chain test runs");
         }
     }
+}
+
+// --- unstaging and the lifetime of read grants ----------------------------------------------
+
+#[ink::test]
+fn attestor_unstages_an_upload_the_vault_did_not_approve() {
+    let mut nft = setup();
+    stage(&mut nft, 7, 1);
+    for caller in [alice(), team_vault(), executor()] {
+        set_caller(caller);
+        assert_eq!(nft.unstage_vault_upload(sha(1)), Err(Error::NotAttestor));
+    }
+    set_caller(attestor());
+    assert_eq!(nft.unstage_vault_upload(sha(2)), Err(Error::NotStaged));
+    assert!(nft.staged_upload(sha(1)).is_some());
+
+    assert_eq!(nft.unstage_vault_upload(sha(1)), Ok(()));
+    let event = last::<sdv_types::document::UploadUnstaged>();
+    assert_eq!((event.vault, event.sha256), (7, sha(1)));
+    assert_eq!(nft.staged_upload(sha(1)), None);
+    assert_eq!(
+        try_mint_staged(&mut nft, team_vault(), staged(7, 1)),
+        Err(Error::NotStaged)
+    );
+    // The hash is free again: it can be staged anew.
+    stage(&mut nft, 7, 1);
+    assert!(nft.staged_upload(sha(1)).is_some());
+}
+
+#[ink::test]
+fn a_transfer_ends_the_previous_owners_grants() {
+    let mut nft = setup();
+    let id = mint(&mut nft, upload(alice(), 1));
+    publish(&mut nft, carol(), [7; 32]);
+    try_share(&mut nft, alice(), id, carol(), wrapped(1)).expect("the owner shares");
+    assert!(nft.read_grant(id, carol()).is_some());
+
+    transfer(&mut nft, alice(), bob(), id).expect("the owner transfers");
+    assert_eq!(nft.read_grant(id, carol()), None);
+
+    try_share(&mut nft, bob(), id, carol(), wrapped(2)).expect("the new owner shares");
+    assert_eq!(nft.read_grant(id, carol()).unwrap().wrapped_key, wrapped(2));
+}
+
+#[ink::test]
+fn grants_end_with_deletion_and_with_the_readers_revocation() {
+    let mut nft = setup();
+    let deleted = mint(&mut nft, upload(alice(), 1));
+    let kept = mint(&mut nft, upload(alice(), 2));
+    publish(&mut nft, carol(), [7; 32]);
+    for id in [deleted, kept] {
+        try_share(&mut nft, alice(), id, carol(), wrapped(1)).expect("the owner shares");
+    }
+    delete_now(&mut nft, alice(), deleted);
+    assert_eq!(nft.read_grant(deleted, carol()), None);
+    assert!(nft.read_grant(kept, carol()).is_some());
+
+    rebind(&mut nft, carol(), dave()).expect("recovery");
+    assert_eq!(nft.read_grant(kept, carol()), None);
 }

@@ -668,6 +668,18 @@ pub struct UploadStaged {
     pub size: u64,
 }
 
+/// The storage attestor discarded a staged upload the vault did not approve.
+#[ink::event]
+#[derive(Debug)]
+pub struct UploadUnstaged {
+    /// The vault.
+    #[ink(topic)]
+    pub vault: VaultId,
+    /// Ciphertext sha256.
+    #[ink(topic)]
+    pub sha256: Hash32,
+}
+
 /// An owner granted read access to a document; the gateway serves the wrapped key.
 #[ink::event]
 #[derive(Debug)]

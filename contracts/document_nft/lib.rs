@@ -752,6 +752,12 @@ mod document_nft {
             self.revoked.contains(wallet)
         }
 
+        /// Whether recovery revoked any of these wallets (one call for a whole admin set).
+        #[ink(message)]
+        pub fn any_revoked(&self, wallets: Vec<AccountId>) -> bool {
+            wallets.iter().any(|w| self.revoked.contains(w))
+        }
+
         /// An account's published X25519 key; `None` if it has none or was revoked.
         #[ink(message)]
         pub fn encryption_key(&self, account: AccountId) -> Option<EncryptionKey> {

@@ -554,14 +554,7 @@ mod team_vault {
                     return Err(Error::DuplicateAdmin);
                 }
             }
-            for admin in admins {
-                self.ensure_not_revoked(*admin)?;
-            }
-            Ok(())
-        }
-
-        fn ensure_not_revoked(&self, account: AccountId) -> Result<()> {
-            if self.document_query::<_, bool>("is_revoked", account)? {
+            if self.document_query::<_, bool>("any_revoked", admins.to_vec())? {
                 return Err(Error::WalletRevoked);
             }
             Ok(())
@@ -584,7 +577,12 @@ mod team_vault {
                     if vault.admins.len() >= MAX_ADMINS {
                         return Err(Error::AdminCountOutOfRange);
                     }
-                    self.ensure_not_revoked(*account)
+                    if self
+                        .document_query::<_, bool>("any_revoked", ink::prelude::vec![*account])?
+                    {
+                        return Err(Error::WalletRevoked);
+                    }
+                    Ok(())
                 }
                 Operation::RemoveAdmin(account) => {
                     if !vault.admins.contains(account) {
@@ -705,7 +703,7 @@ mod team_vault {
         match message {
             "contract_address" => ink::selector_bytes!("contract_address"),
             "emergency_vault_access" => ink::selector_bytes!("emergency_vault_access"),
-            "is_revoked" => ink::selector_bytes!("is_revoked"),
+            "any_revoked" => ink::selector_bytes!("any_revoked"),
             "mint_staged" => ink::selector_bytes!("mint_staged"),
             "share" => ink::selector_bytes!("share"),
             _ => ink::selector_bytes!("request_deletion"),

@@ -143,15 +143,15 @@ pub(crate) fn contract_answer(target: AccountId, message: &str, args: &[u8]) -> 
                     f.decisions.get(&decision).copied().encode()
                 }
             }
-            "is_revoked" | "mint_staged" | "share" | "request_deletion" => {
+            "any_revoked" | "mint_staged" | "share" | "request_deletion" => {
                 ensure_target(target, nft_address(), "DocumentNFT", message);
                 if !f.nft_available {
                     return Vec::new();
                 }
                 match message {
-                    "is_revoked" => f
-                        .revoked
-                        .contains(&arguments::<AccountId>(message, args))
+                    "any_revoked" => arguments::<Vec<AccountId>>(message, args)
+                        .iter()
+                        .any(|a| f.revoked.contains(a))
                         .encode(),
                     "mint_staged" => {
                         let (vault, sha256, class, retention, arweave) =

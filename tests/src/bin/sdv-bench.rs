@@ -3,13 +3,16 @@
 //! Every figure is one line `bench: <name> = <value> <unit>`, printed next to what it is
 //! measured against in the same run.
 
-use sdv_chain::{node, to_ink_account, CallData, Chain, DocumentNft, DryRun, Governance, Mint};
+use sdv_chain::{
+    node, to_ink_account, CallData, Chain, DocumentNft, DryRun, Governance, Mint, TeamVault,
+};
 use sdv_node_config::{accounts, contracts_dir, deploy::load_bundle, CONTRACTS};
 use sdv_system_tests::TestContext;
 use sdv_types::{
     document::{DocumentClass, Holder, Replica, RetentionOption},
     governance::{ProposalKind, Release, Tier, Track},
     psp34::Id,
+    vault::Operation,
 };
 
 #[tokio::main]
@@ -33,7 +36,7 @@ fn bench(name: &str, value: impl std::fmt::Display, unit: &str) {
 /// Each contract's optimized Wasm size next to the node's code size limit, and each message's
 /// weight (ref_time, proof_size) measured by dry runs on the node next to a block's maximum.
 async fn contracts() {
-    let ctx = TestContext::new().await;
+    let mut ctx = TestContext::new().await;
     let api = ctx.chain.client().constants();
     let max_code_len = api
         .at(&node::constants().contracts().max_code_len())
@@ -90,6 +93,109 @@ async fn contracts() {
         max_block.ref_time,
     );
     document_nft(&ctx, max_block.ref_time).await;
+    team_vault(&mut ctx, max_block.ref_time).await;
+}
+
+/// TeamVault's messages on a 5-admin vault, each dry-run where it succeeds; the upload's
+/// execution includes its call into DocumentNFT (and DocumentNFT's into governance).
+async fn team_vault(ctx: &mut TestContext, max_ref_time: u64) {
+    let address = ctx.deployment.address("team_vault").unwrap().clone();
+    let vaults = TeamVault::new(ctx.chain.clone(), address.clone());
+    let nft = DocumentNft::new(
+        ctx.chain.clone(),
+        ctx.deployment.address("document_nft").unwrap().clone(),
+    );
+    let admins = [
+        accounts::alice(),
+        accounts::bob(),
+        accounts::charlie(),
+        accounts::dave(),
+        accounts::eve(),
+    ];
+    let addresses: Vec<_> = admins
+        .iter()
+        .map(|k| k.public_key().to_account_id())
+        .collect();
+    let ink_admins: Vec<_> = addresses.iter().map(to_ink_account).collect();
+    let report_dry =
+        |name: &'static str, dry: DryRun| report(&format!("team_vault_{name}"), &dry, max_ref_time);
+    report_dry(
+        "create_vault",
+        dry(
+            &ctx.chain,
+            &admins[0],
+            &address,
+            CallData::message("create_vault").arg(&ink_admins),
+        )
+        .await,
+    );
+    let vault = vaults.create_vault(&admins[0], &addresses).await.unwrap();
+    let attestor = accounts::roles::storage_attestor();
+    nft.stage_vault_upload(&attestor, vault, [0xee; 32], MB_10)
+        .await
+        .unwrap();
+    let upload = Operation::Upload {
+        sha256: [0xee; 32],
+        class: DocumentClass::Other,
+        retention: RetentionOption::Standard,
+        arweave: false,
+    };
+    report_dry(
+        "propose",
+        dry(
+            &ctx.chain,
+            &admins[0],
+            &address,
+            CallData::message("propose").arg(&vault).arg(&upload),
+        )
+        .await,
+    );
+    let id = vaults.propose(&admins[0], vault, &upload).await.unwrap();
+    vaults.vote(&admins[1], id, true).await.unwrap();
+    report_dry(
+        "vote_that_queues",
+        dry(
+            &ctx.chain,
+            &admins[2],
+            &address,
+            CallData::message("vote").arg(&id).arg(&true),
+        )
+        .await,
+    );
+    vaults.vote(&admins[2], id, true).await.unwrap();
+    report_dry(
+        "veto",
+        dry(
+            &ctx.chain,
+            &admins[3],
+            &address,
+            CallData::message("veto")
+                .arg(&id)
+                .arg(&"a reason of 32 bytes for a veto."),
+        )
+        .await,
+    );
+    report_dry(
+        "check_in",
+        dry(
+            &ctx.chain,
+            &admins[4],
+            &address,
+            CallData::message("check_in").arg(&vault),
+        )
+        .await,
+    );
+    ctx.move_clock_ahead(73 * 3600).await;
+    report_dry(
+        "execute_upload",
+        dry(
+            &ctx.chain,
+            &accounts::ferdie(),
+            &address,
+            CallData::message("execute").arg(&id),
+        )
+        .await,
+    );
 }
 
 /// DocumentNFT's messages, each dry-run in a state where it succeeds. Every message that

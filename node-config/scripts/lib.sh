@@ -14,7 +14,7 @@ export SDV_CONTRACTS_NEXT_DIR="${SDV_CONTRACTS_NEXT_DIR:-$NEXT_TARGET/ink}"
 UPGRADE_TESTED=(validator_governance)
 export PATH="$HOME/.cargo/bin:$PATH"
 # The contracts, in deployment order (node-config/src/deploy.rs keeps the same list).
-CONTRACT_CRATES=(validator_governance document_nft team_vault)
+CONTRACT_CRATES=(validator_governance document_nft team_vault guardian_recovery)
 
 say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -15,7 +15,12 @@ use subxt_signer::sr25519::Keypair;
 use crate::accounts;
 
 /// The contracts, in deployment order: each one only needs the ones before it.
-pub const CONTRACTS: &[&str] = &["validator_governance", "document_nft", "team_vault"];
+pub const CONTRACTS: &[&str] = &[
+    "validator_governance",
+    "document_nft",
+    "team_vault",
+    "guardian_recovery",
+];
 
 /// Balance given to each dev validator and role account so it can pay fees (1,000 units of
 /// 10^12).
@@ -156,7 +161,7 @@ fn constructor_input(name: &str, deployed: &BTreeMap<String, DeployedContract>) 
             .arg(&validator_accounts())
             .arg(&dev_roles())
             .into_bytes(),
-        "document_nft" | "team_vault" => CallData::message("new")
+        "document_nft" | "team_vault" | "guardian_recovery" => CallData::message("new")
             .arg(&address("validator_governance"))
             .into_bytes(),
         other => unreachable!("no constructor input for {other}"),

@@ -13,6 +13,7 @@
 pub mod document;
 pub mod governance;
 pub mod psp34;
+pub mod recovery;
 pub mod vault;
 
 pub use ink;

@@ -15,6 +15,7 @@ mod document;
 mod error;
 mod events;
 mod governance;
+mod recovery;
 mod vault;
 
 pub use bundle::{CallData, ContractBundle, Selector};
@@ -25,6 +26,7 @@ pub use document::{DocumentNft, Mint};
 pub use error::{Error, Result};
 pub use events::{contract_events, ContractEvent};
 pub use governance::Governance;
+pub use recovery::GuardianRecovery;
 pub use subxt;
 pub use subxt_signer;
 pub use vault::TeamVault;

@@ -197,8 +197,8 @@ mod guardian_recovery {
         /// its id.
         ///
         /// The caller must be a guardian of `user`, whose set must be active, with no recovery
-        /// in progress. `new_wallet` must be a fresh wallet: not the user, not a guardian, not
-        /// revoked.
+        /// in progress. `new_wallet` must be a fresh wallet: not the user, not a guardian, with
+        /// no guardians of its own, not revoked.
         ///
         /// Errors: [`Error::NotGuardian`], [`Error::GuardiansNotActive`],
         /// [`Error::RecoveryInProgress`], [`Error::InvalidNewWallet`], [`Error::WalletRevoked`]
@@ -221,7 +221,10 @@ mod guardian_recovery {
             }
             let now = self.env().block_timestamp();
             self.ensure_no_recovery(user, now)?;
-            if new_wallet == user || set.iter().any(|g| g.account == new_wallet) {
+            if new_wallet == user
+                || set.iter().any(|g| g.account == new_wallet)
+                || self.guardians.contains(new_wallet)
+            {
                 return Err(Error::InvalidNewWallet);
             }
             if self.revoked(ink::prelude::vec![user])? {
@@ -256,8 +259,9 @@ mod guardian_recovery {
             Ok(id)
         }
 
-        /// Attests a recovery. When this makes 2 valid attestations the 24-hour timelock
-        /// starts. A guardian whose earlier attestation expired may attest again.
+        /// Attests a recovery, once per guardian. When this makes 2 valid attestations the
+        /// 24-hour timelock starts. (A recovery collects only while an attestation is valid,
+        /// so with a quorum of 2 every accepted attestation completes it.)
         ///
         /// The caller must be a guardian of the recovered user.
         ///
@@ -280,18 +284,12 @@ mod guardian_recovery {
             if recovery.state(now) != RecoveryState::Collecting {
                 return Err(Error::NotCollecting);
             }
-            let ttl = sdv_types::recovery::ATTESTATION_TTL;
-            if recovery
-                .attestations
-                .iter()
-                .any(|(g, at)| *g == caller && now < at.saturating_add(ttl))
-            {
+            if recovery.attestations.iter().any(|(g, _)| *g == caller) {
                 return Err(Error::AlreadyAttested);
             }
 
             Self::seen(&mut set, caller, now)?;
             self.guardians.insert(recovery.user, &set);
-            recovery.attestations.retain(|(g, _)| *g != caller);
             recovery.attestations.push((caller, now));
             let valid = recovery.valid_attestations(now);
             let quorum = valid >= QUORUM;
@@ -511,9 +509,13 @@ mod guardian_recovery {
             Ok(())
         }
 
+        /// The old wallet's guardians protect the new one, unless the new wallet named its own
+        /// since the recovery began.
         fn move_guardians(&mut self, old: AccountId, new: AccountId) {
             if let Some(set) = self.guardians.take(old) {
-                self.guardians.insert(new, &set);
+                if !self.guardians.contains(new) {
+                    self.guardians.insert(new, &set);
+                }
             }
         }
 

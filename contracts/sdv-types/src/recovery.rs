@@ -144,11 +144,11 @@ pub enum Error {
     AlreadyAccepted,
     /// Not every guardian has accepted: the set is not active.
     GuardiansNotActive,
-    /// The new wallet is the user's, a guardian's, or revoked.
+    /// The new wallet is the user's, a guardian's, has guardians of its own, or is revoked.
     InvalidNewWallet,
     /// No such recovery.
     RecoveryNotFound,
-    /// The guardian attested this recovery already (and the attestation is still valid).
+    /// The guardian attested this recovery already.
     AlreadyAttested,
     /// The recovery no longer collects attestations (quorum reached, expired or final).
     NotCollecting,

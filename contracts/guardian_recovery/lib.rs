@@ -227,10 +227,11 @@ mod guardian_recovery {
             {
                 return Err(Error::InvalidNewWallet);
             }
-            if self.revoked(ink::prelude::vec![user])? {
-                return Err(Error::WalletRevoked);
-            }
-            if self.revoked(ink::prelude::vec![new_wallet])? {
+            // One call on the way that succeeds; a second only to tell which one was revoked.
+            if self.revoked(ink::prelude::vec![user, new_wallet])? {
+                if self.revoked(ink::prelude::vec![user])? {
+                    return Err(Error::WalletRevoked);
+                }
                 return Err(Error::InvalidNewWallet);
             }
 

@@ -4,7 +4,8 @@
 //! measured against in the same run.
 
 use sdv_chain::{
-    node, to_ink_account, CallData, Chain, DocumentNft, DryRun, Governance, Mint, TeamVault,
+    node, to_ink_account, CallData, Chain, DocumentNft, DryRun, Governance, GuardianRecovery, Mint,
+    TeamVault,
 };
 use sdv_node_config::{accounts, contracts_dir, deploy::load_bundle, CONTRACTS};
 use sdv_system_tests::TestContext;
@@ -12,6 +13,7 @@ use sdv_types::{
     document::{DocumentClass, Holder, Replica, RetentionOption},
     governance::{ProposalKind, Release, Tier, Track},
     psp34::Id,
+    recovery::GuardianKind,
     vault::Operation,
 };
 
@@ -94,6 +96,118 @@ async fn contracts() {
     );
     document_nft(&ctx, max_block.ref_time).await;
     team_vault(&mut ctx, max_block.ref_time).await;
+    guardian_recovery(&mut ctx, max_block.ref_time).await;
+}
+
+/// GuardianRecovery's messages for a user with 3 guardians and 2 documents, each dry-run where
+/// it succeeds; finalization includes DocumentNFT's rebinding (constant whatever the number of
+/// documents) after moving the node's clock past the 24-hour timelock.
+async fn guardian_recovery(ctx: &mut TestContext, max_ref_time: u64) {
+    let address = ctx.deployment.address("guardian_recovery").unwrap().clone();
+    let recovery = GuardianRecovery::new(ctx.chain.clone(), address.clone());
+    let nft = DocumentNft::new(
+        ctx.chain.clone(),
+        ctx.deployment.address("document_nft").unwrap().clone(),
+    );
+    let user = accounts::ferdie();
+    let user_id = user.public_key().to_account_id();
+    let guardians = [accounts::alice(), accounts::bob(), accounts::charlie()];
+    let kinds = [
+        GuardianKind::User,
+        GuardianKind::HardwareKey,
+        GuardianKind::Custodian,
+    ];
+    let set: Vec<_> = guardians
+        .iter()
+        .map(|k| k.public_key().to_account_id())
+        .zip(kinds)
+        .collect();
+    let ink_set: Vec<_> = set.iter().map(|(a, k)| (to_ink_account(a), *k)).collect();
+    let new_wallet = accounts::from_uri("//Ferdie//recovered").unwrap();
+    let new_id = new_wallet.public_key().to_account_id();
+    let report_dry = |name: &'static str, dry: DryRun| {
+        report(&format!("guardian_recovery_{name}"), &dry, max_ref_time)
+    };
+    for n in [0xa1, 0xa2] {
+        let mint = Mint {
+            holder: Holder::Account(to_ink_account(&user_id)),
+            sha256: [n; 32],
+            size: 1024,
+            class: DocumentClass::Other,
+            retention: RetentionOption::Standard,
+            arweave: false,
+        };
+        nft.mint(&accounts::roles::storage_attestor(), &mint)
+            .await
+            .unwrap();
+    }
+    report_dry(
+        "set_guardians",
+        dry(
+            &ctx.chain,
+            &user,
+            &address,
+            CallData::message("set_guardians").arg(&ink_set),
+        )
+        .await,
+    );
+    recovery.set_guardians(&user, &set).await.unwrap();
+    report_dry(
+        "accept_guardianship",
+        dry(
+            &ctx.chain,
+            &guardians[0],
+            &address,
+            CallData::message("accept_guardianship").arg(&to_ink_account(&user_id)),
+        )
+        .await,
+    );
+    for g in &guardians {
+        recovery.accept(g, &user_id).await.unwrap();
+    }
+    let initiate = CallData::message("initiate_recovery")
+        .arg(&to_ink_account(&user_id))
+        .arg(&to_ink_account(&new_id));
+    report_dry(
+        "initiate_recovery",
+        dry(&ctx.chain, &guardians[0], &address, initiate).await,
+    );
+    let id = recovery
+        .initiate(&guardians[0], &user_id, &new_id)
+        .await
+        .unwrap();
+    report_dry(
+        "attest_to_quorum",
+        dry(
+            &ctx.chain,
+            &guardians[1],
+            &address,
+            CallData::message("attest").arg(&id),
+        )
+        .await,
+    );
+    recovery.attest(&guardians[1], id).await.unwrap();
+    report_dry(
+        "cancel_recovery",
+        dry(
+            &ctx.chain,
+            &user,
+            &address,
+            CallData::message("cancel_recovery").arg(&id),
+        )
+        .await,
+    );
+    ctx.move_clock_ahead(97 * 3600).await;
+    report_dry(
+        "finalize_recovery",
+        dry(
+            &ctx.chain,
+            &accounts::eve(),
+            &address,
+            CallData::message("finalize_recovery").arg(&id),
+        )
+        .await,
+    );
 }
 
 /// TeamVault's messages on a 5-admin vault, each dry-run where it succeeds; the upload's

@@ -280,6 +280,53 @@ impl Chain {
         })
     }
 
+    /// Submits many calls of one contract in one extrinsic (`Utility::batch_all`), each with
+    /// the weight the first one's dry run requires plus the margin: for calls that cost the
+    /// same, such as load generation. All or none are applied.
+    pub async fn call_batch<S: Signer<NodeConfig>>(
+        &self,
+        signer: &S,
+        dest: &AccountId,
+        calls: Vec<Vec<u8>>,
+    ) -> Result<Submitted> {
+        let Some(first) = calls.first() else {
+            return Err(Error::Dispatch("an empty batch".into()));
+        };
+        let dry = self
+            .dry_run(&signer.account_id(), dest, first.clone())
+            .await?;
+        if dry.reverted {
+            return Err(Error::Reverted(dry.data));
+        }
+        let gas_limit = with_margin(&Weight {
+            ref_time: dry.gas_required.0,
+            proof_size: dry.gas_required.1,
+        });
+        let limit = (gas_limit.ref_time, gas_limit.proof_size);
+        let calls = calls
+            .into_iter()
+            .map(|data| {
+                node::runtime_types::contracts_node_runtime::RuntimeCall::Contracts(
+                    node::runtime_types::pallet_contracts::pallet::Call::call {
+                        dest: MultiAddress::Id(dest.clone()),
+                        value: 0,
+                        gas_limit: gas_limit.clone(),
+                        storage_deposit_limit: None,
+                        data,
+                    },
+                )
+            })
+            .collect();
+        let (events, block_hash) = self
+            .submit(&node::tx().utility().batch_all(calls), signer)
+            .await?;
+        Ok(Submitted {
+            events: contract_events(events.iter(), &[])?,
+            block_hash,
+            gas_limit: limit,
+        })
+    }
+
     /// Signs and submits an extrinsic, waits for finality and for success.
     pub async fn submit<P: Payload, S: Signer<NodeConfig>>(
         &self,

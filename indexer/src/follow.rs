@@ -12,8 +12,27 @@ use crate::{
 pub const BATCH_BLOCKS: u32 = 256;
 
 /// Writes every finalized block after the cursor, in batches of [`BATCH_BLOCKS`], keeping only
-/// the `ContractEmitted` events of `contracts`. Returns the number of the last block written.
-pub async fn catch_up(chain: &Chain, pool: &PgPool, contracts: &[AccountId]) -> Result<u32> {
+/// the `ContractEmitted` events of `contracts` (all contracts when empty) and projecting those of
+/// `document_nft`, when given, into the document tables (so `contracts`, if not empty, must
+/// include it). Returns the number of the last block written.
+pub async fn catch_up(
+    chain: &Chain,
+    pool: &PgPool,
+    contracts: &[AccountId],
+    document_nft: Option<&AccountId>,
+) -> Result<u32> {
+    catch_up_in_batches(chain, pool, contracts, document_nft, BATCH_BLOCKS).await
+}
+
+/// [`catch_up`] with `batch_blocks` blocks per database transaction (at least 1).
+pub async fn catch_up_in_batches(
+    chain: &Chain,
+    pool: &PgPool,
+    contracts: &[AccountId],
+    document_nft: Option<&AccountId>,
+    batch_blocks: u32,
+) -> Result<u32> {
+    let batch_blocks = batch_blocks.max(1);
     let genesis = chain.genesis_hash();
     store::check_genesis(pool, genesis).await?;
     let start = match store::cursor(pool).await? {
@@ -31,7 +50,7 @@ pub async fn catch_up(chain: &Chain, pool: &PgPool, contracts: &[AccountId]) -> 
     let (head, _) = chain.finalized_head().await?;
     let mut number = start;
     while number <= head {
-        let end = head.min(number + BATCH_BLOCKS - 1);
+        let end = head.min(number + batch_blocks - 1);
         let mut batch = Vec::with_capacity((end - number + 1) as usize);
         for n in number..=end {
             let hash = chain
@@ -47,7 +66,7 @@ pub async fn catch_up(chain: &Chain, pool: &PgPool, contracts: &[AccountId]) -> 
                 events: contract_events(events.iter(), contracts)?,
             });
         }
-        store::write_batch(pool, genesis, &batch).await?;
+        store::write_batch(pool, genesis, document_nft, &batch).await?;
         number = end + 1;
     }
     Ok(head.max(start.saturating_sub(1)))

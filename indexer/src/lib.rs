@@ -1,9 +1,11 @@
 //! The SDV indexer: finalized contract events into PostgreSQL.
 //!
-//! [`store`] writes a batch of blocks' events and moves the cursor in one transaction, so a
-//! crash loses and duplicates nothing.
+//! [`store`] writes a batch of blocks' events, their typed projection ([`project`]) and moves
+//! the cursor in one transaction, so a crash loses and duplicates nothing.
 
 pub mod follow;
+pub mod live;
+pub mod project;
 pub mod store;
 
 /// The database migrations, embedded in the binary.
@@ -32,6 +34,20 @@ pub enum Error {
         /// The node's genesis hash.
         node: String,
     },
+    /// An event carries the signature topic of a DocumentNFT event but does not decode as that
+    /// event: the contract and the shared types disagree on its layout.
+    #[error("event {index} of block {block} does not decode as {event}: {source}")]
+    Decode {
+        /// The block number.
+        block: u32,
+        /// The event's index in the block.
+        index: u32,
+        /// The event type its signature topic names.
+        event: &'static str,
+        /// The decoding error.
+        #[source]
+        source: codec::Error,
+    },
     /// The node runs a chain with the same genesis whose history differs from the database's:
     /// a fresh dev chain (every `--dev` chain has the same genesis hash).
     #[error(
@@ -44,6 +60,25 @@ pub enum Error {
         /// The block hash recorded there.
         recorded: String,
     },
+}
+
+/// Deletes everything indexed (every table but the migrations' own), for a database that
+/// mirrored a chain that was replaced. The next run starts from block 0.
+pub async fn reset(pool: &sqlx::PgPool) -> Result<()> {
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT quote_ident(tablename) FROM pg_tables
+         WHERE schemaname = current_schema() AND tablename <> '_sqlx_migrations'",
+    )
+    .fetch_all(pool)
+    .await?;
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = tables.into_iter().map(|(t,)| t).collect();
+    sqlx::query(&format!("TRUNCATE {}", names.join(", ")))
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// The result type of the indexer.

@@ -1,9 +1,9 @@
 //! Writes of the indexer: one transaction per batch of blocks.
 
-use sdv_chain::{ContractEvent, Hash};
+use sdv_chain::{AccountId, ContractEvent, Hash};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::{Error, Result};
+use crate::{project, Error, Result};
 
 /// A finalized block and the events of the deployed contracts in it.
 #[derive(Debug, Clone)]
@@ -51,13 +51,23 @@ pub async fn check_genesis(pool: &PgPool, node_genesis: Hash) -> Result<()> {
     }
 }
 
-/// Writes the events of `blocks` and moves the cursor to the last one, in one transaction.
-pub async fn write_batch(pool: &PgPool, genesis: Hash, blocks: &[IndexedBlock]) -> Result<()> {
+/// Writes the events of `blocks`, projects those of `document_nft` (when given) into the
+/// document tables ([`project::documents`]) and moves the cursor to the last block, in one
+/// transaction: all of it is written, or none.
+pub async fn write_batch(
+    pool: &PgPool,
+    genesis: Hash,
+    document_nft: Option<&AccountId>,
+    blocks: &[IndexedBlock],
+) -> Result<()> {
     let Some(last) = blocks.last() else {
         return Ok(());
     };
     let mut tx = pool.begin().await?;
     insert_events(&mut tx, blocks).await?;
+    if let Some(document_nft) = document_nft {
+        project::documents(&mut tx, document_nft, blocks).await?;
+    }
     sqlx::query(
         "INSERT INTO chain_cursor (id, genesis_hash, block_number, block_hash)
          VALUES (TRUE, $1, $2, $3)
@@ -124,8 +134,6 @@ pub async fn events_by_signature(
 
 #[cfg(test)]
 mod tests {
-    use sdv_chain::AccountId;
-
     use super::*;
 
     fn block(number: u32, events: usize) -> IndexedBlock {
@@ -146,9 +154,14 @@ mod tests {
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn batch_writes_events_and_moves_cursor(pool: PgPool) {
         let genesis = Hash::repeat_byte(0xaa);
-        write_batch(&pool, genesis, &[block(1, 2), block(2, 0), block(3, 1)])
-            .await
-            .unwrap();
+        write_batch(
+            &pool,
+            genesis,
+            None,
+            &[block(1, 2), block(2, 0), block(3, 1)],
+        )
+        .await
+        .unwrap();
         let c = cursor(&pool).await.unwrap().unwrap();
         assert_eq!((c.block_number, c.block_hash), (3, Hash::repeat_byte(3)));
         let events = events_by_signature(&pool, [9; 32]).await.unwrap();
@@ -161,8 +174,10 @@ mod tests {
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn a_block_written_twice_is_refused_whole(pool: PgPool) {
         let genesis = Hash::repeat_byte(0xaa);
-        write_batch(&pool, genesis, &[block(1, 2)]).await.unwrap();
-        let again = write_batch(&pool, genesis, &[block(2, 1), block(1, 2)]).await;
+        write_batch(&pool, genesis, None, &[block(1, 2)])
+            .await
+            .unwrap();
+        let again = write_batch(&pool, genesis, None, &[block(2, 1), block(1, 2)]).await;
         assert!(matches!(again, Err(Error::Database(_))));
         // Nothing of the failed batch is visible: block 2 was not written, the cursor stayed.
         assert_eq!(cursor(&pool).await.unwrap().unwrap().block_number, 1);
@@ -171,7 +186,7 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn another_chain_is_refused(pool: PgPool) {
-        write_batch(&pool, Hash::repeat_byte(0xaa), &[block(1, 0)])
+        write_batch(&pool, Hash::repeat_byte(0xaa), None, &[block(1, 0)])
             .await
             .unwrap();
         check_genesis(&pool, Hash::repeat_byte(0xaa)).await.unwrap();

@@ -1,11 +1,15 @@
 //! Contract events from a real node into a real PostgreSQL database, decoded back through the
 //! shared types.
 
-use sdv_chain::to_ink_account;
+use sdv_chain::{to_ink_account, DocumentNft, Mint};
 use sdv_indexer::{follow::catch_up, store, MIGRATOR};
 use sdv_node_config::accounts;
 use sdv_system_tests::{fresh_database, TestContext};
-use sdv_types::{governance::ValidatorSetInitialized, signature_topic};
+use sdv_types::{
+    document::{DocumentClass, Holder, RetentionOption},
+    governance::ValidatorSetInitialized,
+    signature_topic,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deployment_event_is_mirrored_into_postgres() {
@@ -20,10 +24,12 @@ async fn deployment_event_is_mirrored_into_postgres() {
         .clone();
 
     // When the finalized chain is written to the database, twice (the second run resumes).
-    let head = catch_up(&ctx.chain, &pool, std::slice::from_ref(&governance))
+    let head = catch_up(&ctx.chain, &pool, std::slice::from_ref(&governance), None)
         .await
         .unwrap();
-    let again = catch_up(&ctx.chain, &pool, &[governance]).await.unwrap();
+    let again = catch_up(&ctx.chain, &pool, &[governance], None)
+        .await
+        .unwrap();
 
     // Then the cursor is at the finalized head, and the one ValidatorSetInitialized event is
     // stored once and decodes to the 20 dev validators.
@@ -49,14 +55,76 @@ async fn database_of_another_chain_is_refused() {
     let first = TestContext::new().await;
     let pool = fresh_database().await;
     MIGRATOR.run(&pool).await.unwrap();
-    catch_up(&first.chain, &pool, &[]).await.unwrap();
+    catch_up(&first.chain, &pool, &[], None).await.unwrap();
     drop(first);
 
     let second = TestContext::new().await;
-    let err = catch_up(&second.chain, &pool, &[]).await.unwrap_err();
+    let err = catch_up(&second.chain, &pool, &[], None).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("point the indexer at a fresh database"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn document_events_are_projected_into_the_document_tables() {
+    // Given a document minted to Alice and moved to Bob, and a key Bob published.
+    let ctx = TestContext::new().await;
+    let pool = fresh_database().await;
+    MIGRATOR.run(&pool).await.unwrap();
+    let address = ctx.deployment.address("document_nft").unwrap().clone();
+    let nft = DocumentNft::new(ctx.chain.clone(), address.clone());
+    let (alice, bob) = (accounts::alice(), accounts::bob());
+    let bob_id = bob.public_key().to_account_id();
+    let mint = Mint {
+        holder: Holder::Account(to_ink_account(&alice.public_key().to_account_id())),
+        sha256: [5; 32],
+        size: 4096,
+        class: DocumentClass::Other,
+        retention: RetentionOption::Minimum,
+        arweave: false,
+    };
+    let (minted, _) = nft
+        .mint(&accounts::roles::storage_attestor(), &mint)
+        .await
+        .unwrap();
+    nft.transfer(&alice, &bob_id, minted.id).await.unwrap();
+    nft.publish_encryption_key(&bob, [9; 32]).await.unwrap();
+
+    // When the chain is indexed with DocumentNFT's projection.
+    catch_up(
+        &ctx.chain,
+        &pool,
+        std::slice::from_ref(&address),
+        Some(&address),
+    )
+    .await
+    .unwrap();
+
+    // Then the document belongs to Bob, its history holds the mint and the move, and Bob's
+    // key is recorded.
+    let (owner, wallet, retention, status): (String, Vec<u8>, String, String) = sqlx::query_as(
+        "SELECT owner, owner_wallet, retention, status FROM documents WHERE token_id = $1",
+    )
+    .bind(minted.id as i64)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let bob_hex: String = bob_id.0.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(owner, bob_hex);
+    assert_eq!(wallet, bob_id.0.to_vec());
+    assert_eq!((retention.as_str(), status.as_str()), ("minimum", "active"));
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT kind FROM document_history ORDER BY block_number, event_index")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(kinds, ["Transfer", "DocumentMinted", "Transfer"]);
+    let version: i32 = sqlx::query_scalar("SELECT version FROM encryption_keys WHERE account = $1")
+        .bind(bob_id.0.to_vec())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(version, 1);
 }

@@ -1,0 +1,221 @@
+//! The indexer binary against a real node and real PostgreSQL: killed with SIGKILL 20 times
+//! while it works through a backlog, it ends with a database equal to one clean run's.
+
+use std::{
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use sdv_chain::CallData;
+use sdv_node_config::accounts;
+use sdv_system_tests::{fresh_database, TestContext};
+use sqlx::PgPool;
+
+/// Contract calls per extrinsic in the backlog; each emits one event.
+const CALLS_PER_BATCH: u8 = 30;
+/// Extrinsics (so blocks) in the backlog.
+const BATCHES: u8 = 40;
+/// Kills during the crashed run.
+const KILLS: usize = 20;
+
+/// A running indexer, killed with SIGKILL when dropped (also when a test fails).
+struct Indexer(Child);
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the indexer binary on `database` (blocks written per transaction kept small, so a
+/// kill lands between and inside many transactions).
+fn start_indexer(deployment: &Path, database: &str) -> Indexer {
+    Indexer(
+        Command::new(env!("CARGO_BIN_EXE_sdv-indexer"))
+            .env("SDV_DEPLOYMENT", deployment)
+            .env("DATABASE_URL", database)
+            .env("SDV_INDEXER_BATCH_BLOCKS", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the sdv-indexer binary starts"),
+    )
+}
+
+/// Waits until the database's cursor reaches `head`.
+async fn wait_for(pool: &PgPool, head: u32, indexer: &mut Indexer) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        // Before the binary applied the migrations there is no cursor table yet.
+        if let Ok(Some(cursor)) = sdv_indexer::store::cursor(pool).await {
+            if cursor.block_number >= head {
+                return;
+            }
+        }
+        if let Some(status) = indexer.0.try_wait().unwrap() {
+            panic!("the indexer exited with {status} before reaching block {head}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the indexer did not reach block {head} in 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Everything the indexer wrote, in a canonical order.
+async fn dump(pool: &PgPool) -> (Vec<(Vec<u8>, i32, i64, Vec<u8>, Vec<u8>)>, Option<i64>) {
+    let events = sqlx::query_as(
+        "SELECT block_hash, event_index, block_number, contract, data FROM contract_events
+         ORDER BY block_number, event_index",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let cursor = sqlx::query_scalar("SELECT block_number FROM chain_cursor")
+        .fetch_optional(pool)
+        .await
+        .unwrap();
+    (events, cursor)
+}
+
+/// The database URL of a pool made by [`fresh_database`].
+async fn url_of(pool: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL, set by ./dev test");
+    let base = base
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_owned())
+        .unwrap_or(base);
+    format!("{base}/{name}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_20_times_during_a_backlog_it_ends_equal_to_a_clean_run() {
+    // Given a chain with a backlog: 40 extrinsics of 30 DocumentNFT calls, one event each.
+    let ctx = TestContext::new().await;
+    let nft = ctx.deployment.address("document_nft").unwrap().clone();
+    let alice = accounts::alice();
+    for batch in 0..BATCHES {
+        let calls = (0..CALLS_PER_BATCH)
+            .map(|i| {
+                CallData::message("publish_encryption_key")
+                    .arg(&[
+                        batch.wrapping_add(1),
+                        i.wrapping_add(1),
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7,
+                        7u8,
+                    ])
+                    .into_bytes()
+            })
+            .collect();
+        ctx.chain.call_batch(&alice, &nft, calls).await.unwrap();
+    }
+    let (head, _) = ctx.chain.finalized_head().await.unwrap();
+    let deployment = ctx.dir().join("deployment.json");
+    ctx.deployment.save(&deployment).unwrap();
+
+    // When one indexer runs clean to the head.
+    let clean = fresh_database().await;
+    let mut indexer = start_indexer(&deployment, &url_of(&clean).await);
+    wait_for(&clean, head, &mut indexer).await;
+    drop(indexer);
+
+    // And another is killed with SIGKILL 20 times, each time soon after its cursor moved (at
+    // a varied delay, so kills land between and inside transactions), then runs to the head.
+    let crashed = fresh_database().await;
+    let url = url_of(&crashed).await;
+    let mut progress = Vec::new();
+    let mut last = None;
+    for kill in 0..KILLS {
+        let mut indexer = start_indexer(&deployment, &url);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now = sdv_indexer::store::cursor(&crashed)
+                .await
+                .ok()
+                .flatten()
+                .map(|c| c.block_number);
+            if now != last {
+                break;
+            }
+            assert!(
+                indexer.0.try_wait().unwrap().is_none(),
+                "the indexer exited"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the indexer made no progress in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis((kill as u64 * 7) % 25)).await;
+        drop(indexer);
+        last = sdv_indexer::store::cursor(&crashed)
+            .await
+            .ok()
+            .flatten()
+            .map(|c| c.block_number);
+        progress.push(last);
+    }
+    let mut indexer = start_indexer(&deployment, &url);
+    wait_for(&crashed, head, &mut indexer).await;
+    drop(indexer);
+
+    eprintln!("head {head}; cursor after each kill: {progress:?}");
+
+    // Then both databases hold the same rows: no duplicate, no gap.
+    let (clean_events, clean_cursor) = dump(&clean).await;
+    let (crashed_events, crashed_cursor) = dump(&crashed).await;
+    assert!(
+        clean_events.len() >= usize::from(BATCHES) * usize::from(CALLS_PER_BATCH),
+        "the backlog holds {} events",
+        clean_events.len()
+    );
+    assert_eq!(crashed_cursor, clean_cursor);
+    assert_eq!(
+        crashed_events.len(),
+        clean_events.len(),
+        "cursor after each kill: {progress:?}"
+    );
+    assert_eq!(crashed_events, clean_events);
+    // And every kill landed while work remained.
+    assert!(
+        progress.iter().all(|c| c.is_none_or(|n| n < head)),
+        "a kill came after the indexer had finished: {progress:?}"
+    );
+}

@@ -219,3 +219,129 @@ async fn killed_20_times_during_a_backlog_it_ends_equal_to_a_clean_run() {
         "a kill came after the indexer had finished: {progress:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_restarted_mid_run_the_indexer_retries_and_catches_up() {
+    // Given the indexer following a chain into a PostgreSQL of the test's own.
+    let ctx = TestContext::new().await;
+    let nft = ctx.deployment.address("document_nft").unwrap().clone();
+    let deployment = ctx.dir().join("deployment.json");
+    ctx.deployment.save(&deployment).unwrap();
+    let postgres = sdv_system_tests::PostgresProcess::start();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect(&postgres.url())
+        .await
+        .unwrap();
+    let mut indexer = start_indexer(&deployment, &postgres.url());
+    let (head, _) = ctx.chain.finalized_head().await.unwrap();
+    wait_for(&pool, head, &mut indexer).await;
+
+    // When PostgreSQL crashes, new events are finalized meanwhile, and it comes back.
+    postgres.crash();
+    let calls: Vec<_> = (1..=50u8)
+        .map(|i| {
+            CallData::message("publish_encryption_key")
+                .arg(&[i; 32])
+                .into_bytes()
+        })
+        .collect();
+    ctx.chain
+        .call_batch(&accounts::bob(), &nft, calls)
+        .await
+        .unwrap();
+    let (head, _) = ctx.chain.finalized_head().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        indexer.0.try_wait().unwrap().is_none(),
+        "the indexer gave up while PostgreSQL was down"
+    );
+    postgres.resume();
+
+    // Then the indexer retries by itself and catches up, equal to a clean run.
+    wait_for(&pool, head, &mut indexer).await;
+    drop(indexer);
+    let clean = fresh_database().await;
+    sdv_indexer::MIGRATOR.run(&clean).await.unwrap();
+    let contracts: Vec<_> = ctx
+        .deployment
+        .contracts
+        .values()
+        .map(|c| c.address.clone())
+        .collect();
+    sdv_indexer::follow::catch_up(&ctx.chain, &clean, &contracts, Some(&nft))
+        .await
+        .unwrap();
+    let (events, _) = dump(&pool).await;
+    let (expected, _) = dump(&clean).await;
+    assert_eq!(events, expected);
+    let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM encryption_keys")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, 1, "Bob's key, rotated 50 times, is one row");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_of_another_chain_stops_the_binary_with_a_clear_message() {
+    // Given a database that indexed one chain.
+    let first = TestContext::new().await;
+    let deployment = first.dir().join("deployment.json");
+    first.deployment.save(&deployment).unwrap();
+    let pool = fresh_database().await;
+    let url = url_of(&pool).await;
+    let mut indexer = start_indexer(&deployment, &url);
+    let (head, _) = first.chain.finalized_head().await.unwrap();
+    wait_for(&pool, head, &mut indexer).await;
+    drop(indexer);
+    drop(first);
+
+    // When the indexer is pointed at a fresh chain (same dev genesis, other history).
+    let second = TestContext::new().await;
+    let deployment = second.dir().join("deployment.json");
+    second.deployment.save(&deployment).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_sdv-indexer"))
+        .env("SDV_DEPLOYMENT", &deployment)
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+
+    // Then it exits with an error saying so and how to go on, and `--reset` starts over.
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the chain was reset") && stderr.contains("reset"),
+        "stderr: {stderr}"
+    );
+    let mut reset = Indexer(
+        Command::new(env!("CARGO_BIN_EXE_sdv-indexer"))
+            .env("SDV_DEPLOYMENT", &deployment)
+            .env("DATABASE_URL", &url)
+            .arg("--reset")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let (head, _) = second.chain.finalized_head().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        // The old cursor stays visible until the reset has run: wait for one on the new chain.
+        if let Ok(Some(cursor)) = sdv_indexer::store::cursor(&pool).await {
+            let on_new_chain = second.chain.block_hash(cursor.block_number).await.unwrap()
+                == Some(cursor.block_hash);
+            if on_new_chain && cursor.block_number >= head {
+                break;
+            }
+        }
+        assert!(
+            reset.0.try_wait().unwrap().is_none(),
+            "the reset indexer exited"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the reset indexer did not index the new chain"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -103,3 +103,116 @@ pub async fn fresh_database() -> PgPool {
         .await
         .expect("connecting to the test database")
 }
+
+/// A PostgreSQL server of the test's own, on a free loopback port, that the test can stop and
+/// start again (to show a service riding out a database restart). Stopped on drop.
+pub struct PostgresProcess {
+    bin: std::path::PathBuf,
+    dir: TempDir,
+    port: u16,
+}
+
+impl PostgresProcess {
+    /// Creates a cluster (user `sdv`, trust authentication) and starts it.
+    pub fn start() -> Self {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL is installed (/usr/lib/postgresql): ./dev test installs it")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .max()
+            .expect("a PostgreSQL version under /usr/lib/postgresql");
+        let dir = tempfile::Builder::new()
+            .prefix("sdv-test-own-pg-")
+            .tempdir()
+            .expect("a temporary directory");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let pg = Self { bin, dir, port };
+        if is_root() {
+            let status = std::process::Command::new("chown")
+                .args(["-R", "postgres:", &pg.dir.path().display().to_string()])
+                .status()
+                .expect("chown");
+            assert!(status.success(), "chown of the cluster directory failed");
+        }
+        let data = pg.data().display().to_string();
+        pg.run("initdb", &["-D", &data, "-U", "sdv", "--auth=trust"]);
+        pg.resume();
+        pg
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://sdv@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server at once (`pg_ctl stop -m immediate`), as a crash would.
+    pub fn crash(&self) {
+        let data = self.data().display().to_string();
+        self.run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"]);
+    }
+
+    /// Starts the server (again) on the same port and data.
+    pub fn resume(&self) {
+        let data = self.data().display().to_string();
+        let log = self.dir.path().join("server.log").display().to_string();
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        self.run(
+            "pg_ctl",
+            &["-D", &data, "-l", &log, "-w", "-o", &options, "start"],
+        );
+    }
+
+    fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A PostgreSQL tool, run as the cluster's owner (`postgres` when the tests run as root,
+    /// since PostgreSQL refuses root).
+    fn command(&self, tool: &str) -> std::process::Command {
+        let program = self.bin.join(tool);
+        if is_root() {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(program);
+            c
+        } else {
+            std::process::Command::new(program)
+        }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let output = self
+            .command(tool)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("running {tool}: {e}"));
+        assert!(
+            output.status.success(),
+            "{tool} {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+impl Drop for PostgresProcess {
+    fn drop(&mut self) {
+        let data = self.data().display().to_string();
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false)
+}

@@ -135,7 +135,7 @@ build_upgrade_contracts() {
 
 build_binaries() {
   say "building the SDV binaries"
-  cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --bin sdv-devnet --bin sdv
+  cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --bin sdv-devnet --bin sdv --bin sdv-indexer
 }
 
 # --- PostgreSQL ---------------------------------------------------------------------------
@@ -232,6 +232,11 @@ cmd_up() {
     sleep 1; waited=$((waited + 1))
     [ "$waited" -lt 300 ] || { cmd_down; die "the node did not come up in 300 s (see $STATE/devnet.log)"; }
   done
+  # Every `up` deploys new contracts, so the indexer starts over from block 0 for them.
+  say "starting the indexer"
+  SDV_DEPLOYMENT="$STATE/deployment.json" DATABASE_URL="$(cat "$STATE/database.url")" \
+    "$CARGO_TARGET_DIR/debug/sdv-indexer" --reset > "$STATE/indexer.log" 2>&1 &
+  echo $! > "$STATE/indexer.pid"
   say "the stack is up ($(elapsed "$t0"))"
   cmd_status || true
   echo
@@ -242,6 +247,11 @@ cmd_up() {
 }
 
 cmd_down() {
+  if [ -f "$STATE/indexer.pid" ]; then
+    say "stopping the indexer (pid $(cat "$STATE/indexer.pid"))"
+    kill -TERM "$(cat "$STATE/indexer.pid")" 2>/dev/null || true
+    rm -f "$STATE/indexer.pid"
+  fi
   if [ -f "$STATE/devnet.pid" ]; then
     local pid; pid="$(cat "$STATE/devnet.pid")"
     if kill -0 "$pid" 2>/dev/null; then
@@ -280,6 +290,13 @@ cmd_status() {
     printf '%-22s %-50s %s\n' postgresql "$db" up
   else
     printf '%-22s %-50s %s\n' postgresql "${db:--}" down; ok=1
+  fi
+  local ipid; ipid="$(cat "$STATE/indexer.pid" 2>/dev/null || true)"
+  if [ -n "$ipid" ] && kill -0 "$ipid" 2>/dev/null; then
+    local at; at="$("$(pg_bin)/psql" -qtA "$db" -c 'SELECT block_number FROM chain_cursor' 2>/dev/null || true)"
+    printf '%-22s %-50s %s\n' indexer "pid $ipid, log $STATE/indexer.log" "up, at block ${at:-?}"
+  else
+    printf '%-22s %-50s %s\n' indexer "${ipid:+pid $ipid}" "down (log $STATE/indexer.log)"; ok=1
   fi
   if [ -f "$STATE/deployment.json" ] && [ "$ok" = 0 ]; then
     python3 - "$STATE/deployment.json" <<'PY'

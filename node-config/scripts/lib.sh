@@ -192,6 +192,8 @@ cmd_test() {
   local log="$pgdir.tests.log"
   say "contract unit tests (Rust $CONTRACTS_TOOLCHAIN)"
   ( cd "$ROOT/contracts" && CARGO_TARGET_DIR="$CONTRACTS_TARGET" cargo test --workspace "$@" ) 2>&1 | tee "$log"
+  say "building the binaries the system tests run"
+  cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --workspace --bins
   say "workspace tests: unit, database and end-to-end on a real node"
   cargo test --manifest-path "$ROOT/Cargo.toml" --workspace "$@" 2>&1 | tee -a "$log"
   say "all tests passed in $(elapsed "$t0")"

@@ -74,6 +74,24 @@ impl TestContext {
     }
 }
 
+/// A binary of the workspace, built next to the test executables (`./dev test` builds every
+/// binary before the tests run).
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join(name))
+        .expect("the test executable lives in target/<profile>/deps");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --bin {name}` (./dev test does)",
+        path.display()
+    );
+    path
+}
+
 /// A fresh, empty database on the server named by `DATABASE_URL`.
 pub async fn fresh_database() -> PgPool {
     static COUNTER: AtomicU32 = AtomicU32::new(0);

@@ -1,5 +1,6 @@
-//! The indexer binary against a real node and real PostgreSQL: killed with SIGKILL 20 times
-//! while it works through a backlog, it ends with a database equal to one clean run's.
+//! The `sdv-indexer` binary against a real node and real PostgreSQL: killed with SIGKILL 20
+//! times during a backlog it ends equal to one clean run; PostgreSQL crashing mid-run is
+//! ridden out; a database of another chain stops it with a clear message until `--reset`.
 
 use std::{
     path::Path,
@@ -33,7 +34,7 @@ impl Drop for Indexer {
 /// kill lands between and inside many transactions).
 fn start_indexer(deployment: &Path, database: &str) -> Indexer {
     Indexer(
-        Command::new(env!("CARGO_BIN_EXE_sdv-indexer"))
+        Command::new(sdv_system_tests::binary("sdv-indexer"))
             .env("SDV_DEPLOYMENT", deployment)
             .env("DATABASE_URL", database)
             .env("SDV_INDEXER_BATCH_BLOCKS", "1")
@@ -300,7 +301,7 @@ async fn a_database_of_another_chain_stops_the_binary_with_a_clear_message() {
     let second = TestContext::new().await;
     let deployment = second.dir().join("deployment.json");
     second.deployment.save(&deployment).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_sdv-indexer"))
+    let output = Command::new(sdv_system_tests::binary("sdv-indexer"))
         .env("SDV_DEPLOYMENT", &deployment)
         .env("DATABASE_URL", &url)
         .output()
@@ -314,7 +315,7 @@ async fn a_database_of_another_chain_stops_the_binary_with_a_clear_message() {
         "stderr: {stderr}"
     );
     let mut reset = Indexer(
-        Command::new(env!("CARGO_BIN_EXE_sdv-indexer"))
+        Command::new(sdv_system_tests::binary("sdv-indexer"))
             .env("SDV_DEPLOYMENT", &deployment)
             .env("DATABASE_URL", &url)
             .arg("--reset")

@@ -46,11 +46,6 @@ impl DocumentNft {
         }
     }
 
-    /// Its address.
-    pub fn address(&self) -> &AccountId {
-        self.contract.address()
-    }
-
     /// Mints a verified upload (storage attestor only) and returns its [`DocumentMinted`]
     /// event with everything the call emitted.
     pub async fn mint<S: Signer<NodeConfig>>(
@@ -231,20 +226,6 @@ impl DocumentNft {
         self.query(CallData::message("PSP34::balance_of").arg(&to_ink_account(owner)))
             .await
     }
-
-    /// A state-changing message, dry-run then submitted and finalized.
-    pub async fn send<S: Signer<NodeConfig>>(
-        &self,
-        signer: &S,
-        data: CallData,
-    ) -> Result<Submitted> {
-        self.contract.send(signer, data).await
-    }
-
-    /// A read-only message.
-    pub async fn query<T: codec::Decode>(&self, data: CallData) -> Result<T> {
-        self.contract.query(data).await
-    }
 }
 
 impl Error {
@@ -256,5 +237,14 @@ impl Error {
     /// The PSP34 error, when a PSP34 message reverted with one.
     pub fn psp34_error(&self) -> Option<PSP34Error> {
         self.contract_error()
+    }
+}
+
+impl std::ops::Deref for DocumentNft {
+    type Target = Contract;
+
+    /// The untyped contract: `address`, `send` and `query` of any message.
+    fn deref(&self) -> &Contract {
+        &self.contract
     }
 }

@@ -21,11 +21,6 @@ impl Governance {
         }
     }
 
-    /// Its address.
-    pub fn address(&self) -> &AccountId {
-        self.contract.address()
-    }
-
     /// Files a proposal and returns its id.
     pub async fn propose<S: Signer<NodeConfig>>(
         &self,
@@ -76,20 +71,6 @@ impl Governance {
             .await
     }
 
-    /// A state-changing message, dry-run then submitted and finalized.
-    pub async fn send<S: Signer<NodeConfig>>(
-        &self,
-        signer: &S,
-        data: CallData,
-    ) -> Result<Submitted> {
-        self.contract.send(signer, data).await
-    }
-
-    /// A read-only message, by label and encoded arguments.
-    pub async fn query<T: codec::Decode>(&self, data: CallData) -> Result<T> {
-        self.contract.query(data).await
-    }
-
     /// A proposal as stored.
     pub async fn proposal(&self, id: ProposalId) -> Result<Option<Proposal>> {
         self.query(CallData::message("proposal").arg(&id)).await
@@ -118,5 +99,14 @@ impl Error {
     /// The ValidatorGovernance error, when the call reverted with one.
     pub fn governance_error(&self) -> Option<GovernanceError> {
         self.contract_error()
+    }
+}
+
+impl std::ops::Deref for Governance {
+    type Target = Contract;
+
+    /// The untyped contract: `address`, `send` and `query` of any message.
+    fn deref(&self) -> &Contract {
+        &self.contract
     }
 }

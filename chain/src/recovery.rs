@@ -23,11 +23,6 @@ impl GuardianRecovery {
         }
     }
 
-    /// Its address.
-    pub fn address(&self) -> &AccountId {
-        self.contract.address()
-    }
-
     /// The signer names its 3 guardians.
     pub async fn set_guardians<S: Signer<NodeConfig>>(
         &self,
@@ -118,25 +113,20 @@ impl GuardianRecovery {
         self.query(CallData::message("recovery_state").arg(&id))
             .await
     }
-
-    /// A state-changing message, dry-run then submitted and finalized.
-    pub async fn send<S: Signer<NodeConfig>>(
-        &self,
-        signer: &S,
-        data: CallData,
-    ) -> Result<Submitted> {
-        self.contract.send(signer, data).await
-    }
-
-    /// A read-only message.
-    pub async fn query<T: codec::Decode>(&self, data: CallData) -> Result<T> {
-        self.contract.query(data).await
-    }
 }
 
 impl Error {
     /// The GuardianRecovery error, when the call reverted with one.
     pub fn recovery_error(&self) -> Option<RecoveryError> {
         self.contract_error()
+    }
+}
+
+impl std::ops::Deref for GuardianRecovery {
+    type Target = Contract;
+
+    /// The untyped contract: `address`, `send` and `query` of any message.
+    fn deref(&self) -> &Contract {
+        &self.contract
     }
 }

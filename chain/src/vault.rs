@@ -27,11 +27,6 @@ impl TeamVault {
         }
     }
 
-    /// Its address.
-    pub fn address(&self) -> &AccountId {
-        self.contract.address()
-    }
-
     /// Creates a vault and returns its number.
     pub async fn create_vault<S: Signer<NodeConfig>>(
         &self,
@@ -125,25 +120,20 @@ impl TeamVault {
         self.query(CallData::message("is_read_only").arg(&vault))
             .await
     }
-
-    /// A state-changing message, dry-run then submitted and finalized.
-    pub async fn send<S: Signer<NodeConfig>>(
-        &self,
-        signer: &S,
-        data: CallData,
-    ) -> Result<Submitted> {
-        self.contract.send(signer, data).await
-    }
-
-    /// A read-only message.
-    pub async fn query<T: codec::Decode>(&self, data: CallData) -> Result<T> {
-        self.contract.query(data).await
-    }
 }
 
 impl Error {
     /// The TeamVault error, when the call reverted with one.
     pub fn vault_error(&self) -> Option<VaultError> {
         self.contract_error()
+    }
+}
+
+impl std::ops::Deref for TeamVault {
+    type Target = Contract;
+
+    /// The untyped contract: `address`, `send` and `query` of any message.
+    fn deref(&self) -> &Contract {
+        &self.contract
     }
 }

@@ -1065,14 +1065,8 @@ mod document_nft {
             A: scale::Encode,
             R: scale::Decode,
         {
-            use ink::env::call::{build_call, ExecutionInput, Selector};
-            build_call::<Environment>()
-                .call(self.governance)
-                .exec_input(ExecutionInput::new(Selector::new(selector(message))).push_arg(arg))
-                .returns::<R>()
-                .try_invoke()
-                .map_err(|_| Error::GovernanceUnavailable)?
-                .map_err(|_| Error::GovernanceUnavailable)
+            sdv_types::call::invoke(self.governance, selector(message), arg)
+                .ok_or(Error::GovernanceUnavailable)
         }
 
         /// Off-chain, governance is the unit tests' in-memory stand-in (ink!'s off-chain

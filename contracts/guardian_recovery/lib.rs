@@ -547,14 +547,8 @@ mod guardian_recovery {
             message: &'static str,
             args: A,
         ) -> Result<R> {
-            use ink::env::call::{build_call, ExecutionInput, Selector};
-            build_call::<Environment>()
-                .call(target)
-                .exec_input(ExecutionInput::new(Selector::new(selector(message))).push_arg(args))
-                .returns::<R>()
-                .try_invoke()
-                .map_err(|_| Error::ContractUnavailable)?
-                .map_err(|_| Error::ContractUnavailable)
+            sdv_types::call::invoke(target, selector(message), args)
+                .ok_or(Error::ContractUnavailable)
         }
 
         /// Off-chain, the other contracts are the unit tests' in-memory stand-ins (ink!'s

@@ -47,7 +47,6 @@
 #[ink::contract]
 mod validator_governance {
     use ink::{
-        env::call::{build_call, ExecutionInput, Selector},
         prelude::{string::String, vec::Vec},
         storage::Mapping,
     };
@@ -702,13 +701,10 @@ mod validator_governance {
             }
             .ok_or(Error::ContractNotWired)?;
             let selector = ink::selector_bytes!("set_code");
-            let outcome = build_call::<Environment>()
-                .call(target)
-                .exec_input(ExecutionInput::new(Selector::new(selector)).push_arg(code_hash))
-                .returns::<core::result::Result<(), u8>>()
-                .try_invoke();
-            match outcome {
-                Ok(Ok(Ok(()))) => Ok(()),
+            match sdv_types::call::invoke::<_, core::result::Result<(), u8>>(
+                target, selector, code_hash,
+            ) {
+                Some(Ok(())) => Ok(()),
                 _ => Err(Error::UpgradeFailed),
             }
         }

@@ -10,6 +10,7 @@
 // casts for enums with data, which it flags although every index here is below 256.
 #![allow(clippy::cast_possible_truncation)]
 
+pub mod call;
 pub mod document;
 pub mod governance;
 pub mod psp34;

@@ -3,6 +3,7 @@
 //! [`store`] writes a batch of blocks' events, their typed projection ([`project`]) and moves
 //! the cursor in one transaction, so a crash loses and duplicates nothing.
 
+pub mod api;
 pub mod follow;
 pub mod live;
 pub mod project;

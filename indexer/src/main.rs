@@ -1,7 +1,8 @@
 //! `sdv-indexer`: mirrors the SDV contracts' finalized events into PostgreSQL.
 //!
 //! Configuration from the environment: `DATABASE_URL`; `SDV_DEPLOYMENT`, the deployment file
-//! `./dev up` writes (contract addresses, and the node's URL unless `SDV_NODE_URL` is set).
+//! `./dev up` writes (contract addresses, and the node's URL unless `SDV_NODE_URL` is set);
+//! `SDV_INDEXER_LISTEN`, where the query API listens (default 127.0.0.1:8700).
 
 use std::path::PathBuf;
 
@@ -23,6 +24,9 @@ struct Args {
     /// The PostgreSQL database.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: String,
+    /// Where the query API listens.
+    #[arg(long, env = "SDV_INDEXER_LISTEN", default_value = "127.0.0.1:8700")]
+    listen: std::net::SocketAddr,
     /// Blocks written per database transaction while catching up.
     #[arg(long, env = "SDV_INDEXER_BATCH_BLOCKS", default_value_t = sdv_indexer::follow::BATCH_BLOCKS)]
     batch_blocks: u32,
@@ -63,13 +67,20 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!("reset: everything indexed before was deleted");
     }
     tracing::info!(node = %node_url, contracts = contracts.len(), "indexing");
-    sdv_indexer::live::run(
-        &node_url,
-        &pool,
-        &contracts,
-        document_nft.as_ref(),
-        args.batch_blocks,
-    )
-    .await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding the API to {}", args.listen))?;
+    tracing::info!(api = %listener.local_addr()?, "query API listening");
+    let api = sdv_indexer::api::app(sdv_indexer::api::AppState { pool: pool.clone() });
+    tokio::select! {
+        served = axum::serve(listener, api) => served.context("serving the API")?,
+        followed = sdv_indexer::live::run(
+            &node_url,
+            &pool,
+            &contracts,
+            document_nft.as_ref(),
+            args.batch_blocks,
+        ) => followed?,
+    }
     Ok(())
 }

@@ -236,7 +236,9 @@ cmd_up() {
   done
   # Every `up` deploys new contracts, so the indexer starts over from block 0 for them.
   say "starting the indexer"
+  echo "http://127.0.0.1:$(free_port)" > "$STATE/indexer.url"
   SDV_DEPLOYMENT="$STATE/deployment.json" DATABASE_URL="$(cat "$STATE/database.url")" \
+    SDV_INDEXER_LISTEN="$(sed 's|http://||' "$STATE/indexer.url")" \
     "$CARGO_TARGET_DIR/debug/sdv-indexer" --reset > "$STATE/indexer.log" 2>&1 &
   echo $! > "$STATE/indexer.pid"
   say "the stack is up ($(elapsed "$t0"))"
@@ -293,12 +295,15 @@ cmd_status() {
   else
     printf '%-22s %-50s %s\n' postgresql "${db:--}" down; ok=1
   fi
-  local ipid; ipid="$(cat "$STATE/indexer.pid" 2>/dev/null || true)"
-  if [ -n "$ipid" ] && kill -0 "$ipid" 2>/dev/null; then
-    local at; at="$("$(pg_bin)/psql" -qtA "$db" -c 'SELECT block_number FROM chain_cursor' 2>/dev/null || true)"
-    printf '%-22s %-50s %s\n' indexer "pid $ipid, log $STATE/indexer.log" "up, at block ${at:-?}"
+  local ipid api health
+  ipid="$(cat "$STATE/indexer.pid" 2>/dev/null || true)"
+  api="$(cat "$STATE/indexer.url" 2>/dev/null || true)"
+  health="$(curl -s -m 3 "$api/health" 2>/dev/null || true)"
+  if [ -n "$ipid" ] && kill -0 "$ipid" 2>/dev/null && [ -n "$health" ]; then
+    local at; at="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["at_block"])' "$health" 2>/dev/null || echo '?')"
+    printf '%-22s %-50s %s\n' indexer "$api (openapi: $api/openapi.json)" "up, at block $at"
   else
-    printf '%-22s %-50s %s\n' indexer "${ipid:+pid $ipid}" "down (log $STATE/indexer.log)"; ok=1
+    printf '%-22s %-50s %s\n' indexer "${api:--}" "down (log $STATE/indexer.log)"; ok=1
   fi
   if [ -f "$STATE/deployment.json" ] && [ "$ok" = 0 ]; then
     python3 - "$STATE/deployment.json" <<'PY'

@@ -38,6 +38,7 @@ fn start_indexer(deployment: &Path, database: &str) -> Indexer {
             .env("SDV_DEPLOYMENT", deployment)
             .env("DATABASE_URL", database)
             .env("SDV_INDEXER_BATCH_BLOCKS", "1")
+            .env("SDV_INDEXER_LISTEN", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -302,6 +303,7 @@ async fn a_database_of_another_chain_stops_the_binary_with_a_clear_message() {
     let deployment = second.dir().join("deployment.json");
     second.deployment.save(&deployment).unwrap();
     let output = Command::new(sdv_system_tests::binary("sdv-indexer"))
+        .env("SDV_INDEXER_LISTEN", "127.0.0.1:0")
         .env("SDV_DEPLOYMENT", &deployment)
         .env("DATABASE_URL", &url)
         .output()
@@ -316,6 +318,7 @@ async fn a_database_of_another_chain_stops_the_binary_with_a_clear_message() {
     );
     let mut reset = Indexer(
         Command::new(sdv_system_tests::binary("sdv-indexer"))
+            .env("SDV_INDEXER_LISTEN", "127.0.0.1:0")
             .env("SDV_DEPLOYMENT", &deployment)
             .env("DATABASE_URL", &url)
             .arg("--reset")

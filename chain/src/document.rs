@@ -38,6 +38,19 @@ pub struct Mint {
     pub arweave: bool,
 }
 
+impl Mint {
+    /// The `mint` message with these arguments.
+    pub fn call_data(&self) -> CallData {
+        CallData::message("mint")
+            .arg(&self.holder)
+            .arg(&self.sha256)
+            .arg(&self.size)
+            .arg(&self.class)
+            .arg(&self.retention)
+            .arg(&self.arweave)
+    }
+}
+
 impl DocumentNft {
     /// The contract at `address`.
     pub fn new(chain: Chain, address: AccountId) -> Self {
@@ -53,18 +66,7 @@ impl DocumentNft {
         attestor: &S,
         mint: &Mint,
     ) -> Result<(DocumentMinted, Submitted)> {
-        let submitted = self
-            .send(
-                attestor,
-                CallData::message("mint")
-                    .arg(&mint.holder)
-                    .arg(&mint.sha256)
-                    .arg(&mint.size)
-                    .arg(&mint.class)
-                    .arg(&mint.retention)
-                    .arg(&mint.arweave),
-            )
-            .await?;
+        let submitted = self.send(attestor, mint.call_data()).await?;
         let minted = submitted
             .event::<DocumentMinted>()?
             .ok_or_else(|| Error::Dispatch("mint emitted no DocumentMinted event".into()))?;

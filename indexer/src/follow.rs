@@ -32,7 +32,6 @@ pub async fn catch_up_in_batches(
     document_nft: Option<&AccountId>,
     batch_blocks: u32,
 ) -> Result<u32> {
-    let batch_blocks = batch_blocks.max(1);
     let genesis = chain.genesis_hash();
     store::check_genesis(pool, genesis).await?;
     let start = match store::cursor(pool).await? {
@@ -48,7 +47,32 @@ pub async fn catch_up_in_batches(
         None => 0,
     };
     let (head, _) = chain.finalized_head().await?;
-    let mut number = start;
+    write_blocks(
+        chain,
+        pool,
+        contracts,
+        document_nft,
+        batch_blocks,
+        start..=head,
+    )
+    .await?;
+    Ok(head.max(start.saturating_sub(1)))
+}
+
+/// Writes the finalized blocks `range` (nothing when it is empty), `batch_blocks` per
+/// transaction, without checking the cursor again: for a follower that already did (see
+/// [`catch_up_in_batches`]) and knows the next block to write.
+pub async fn write_blocks(
+    chain: &Chain,
+    pool: &PgPool,
+    contracts: &[AccountId],
+    document_nft: Option<&AccountId>,
+    batch_blocks: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<()> {
+    let batch_blocks = batch_blocks.max(1);
+    let genesis = chain.genesis_hash();
+    let (mut number, head) = range.into_inner();
     while number <= head {
         let end = head.min(number + batch_blocks - 1);
         let mut batch = Vec::with_capacity((end - number + 1) as usize);
@@ -69,5 +93,5 @@ pub async fn catch_up_in_batches(
         store::write_batch(pool, genesis, document_nft, &batch).await?;
         number = end + 1;
     }
-    Ok(head.max(start.saturating_sub(1)))
+    Ok(())
 }

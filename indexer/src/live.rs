@@ -42,8 +42,8 @@ pub async fn run(
     }
 }
 
-/// Connects, catches up, and then catches up again at every finalized head the node
-/// announces (which also fills any gap in the announced stream). Returns when the stream ends.
+/// Connects, catches up from the checked cursor, and then writes the blocks up to every
+/// finalized head the node announces. Returns when the stream ends.
 async fn follow_once(
     node_url: &str,
     pool: &PgPool,
@@ -61,16 +61,24 @@ async fn follow_once(
         .subscribe_finalized()
         .await
         .map_err(sdv_chain::Error::from)?;
+    // The cursor was checked once for this connection; each head only writes what is new
+    // (every block since the last one written, so a gap in the announced stream is filled).
+    let mut written = head;
     while let Some(block) = heads.next().await {
-        let block = block.map_err(sdv_chain::Error::from)?;
-        let written =
-            follow::catch_up_in_batches(&chain, pool, contracts, document_nft, batch_blocks)
-                .await?;
-        tracing::debug!(
-            announced = block.number(),
-            written,
-            "finalized head indexed"
-        );
+        let announced = block.map_err(sdv_chain::Error::from)?.number();
+        if announced > written {
+            follow::write_blocks(
+                &chain,
+                pool,
+                contracts,
+                document_nft,
+                batch_blocks,
+                written + 1..=announced,
+            )
+            .await?;
+            written = announced;
+        }
+        tracing::debug!(announced, written, "finalized head indexed");
     }
     Ok(())
 }

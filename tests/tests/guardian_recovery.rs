@@ -53,7 +53,8 @@ async fn guarded(ctx: &TestContext, user: &Keypair) -> [Keypair; 3] {
     guardians
 }
 
-async fn mint(ctx: &TestContext, owner: &Keypair, n: u8) -> u64 {
+/// The storage attestor mints ciphertext `n` (a financial document kept 5 years) to `owner`.
+async fn try_mint(ctx: &TestContext, owner: &Keypair, n: u8) -> sdv_chain::Result<u64> {
     let mint = Mint {
         holder: Holder::Account(to_ink_account(&account(owner))),
         sha256: [n; 32],
@@ -62,12 +63,14 @@ async fn mint(ctx: &TestContext, owner: &Keypair, n: u8) -> u64 {
         retention: RetentionOption::Extended,
         arweave: false,
     };
-    documents(ctx)
+    let (minted, _) = documents(ctx)
         .mint(&accounts::roles::storage_attestor(), &mint)
-        .await
-        .unwrap()
-        .0
-        .id
+        .await?;
+    Ok(minted.id)
+}
+
+async fn mint(ctx: &TestContext, owner: &Keypair, n: u8) -> u64 {
+    try_mint(ctx, owner, n).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -180,7 +183,7 @@ async fn guardians_recover_a_wallet_and_its_documents_keep_their_history() {
         Some(DocumentError::WalletRevoked),
         "{err}"
     );
-    let err = mint_refused(&ctx, &dave).await;
+    let err = try_mint(&ctx, &dave, 9).await.unwrap_err();
     assert_eq!(
         err.document_error(),
         Some(DocumentError::WalletRevoked),
@@ -199,21 +202,6 @@ async fn guardians_recover_a_wallet_and_its_documents_keep_their_history() {
     let admins = [account(&dave), account(&alice), account(&bob)];
     let err = vault.create_vault(&alice, &admins).await.unwrap_err();
     assert_eq!(err.vault_error(), Some(VaultError::WalletRevoked), "{err}");
-}
-
-async fn mint_refused(ctx: &TestContext, owner: &Keypair) -> sdv_chain::Error {
-    let mint = Mint {
-        holder: Holder::Account(to_ink_account(&account(owner))),
-        sha256: [9; 32],
-        size: 1,
-        class: DocumentClass::Other,
-        retention: RetentionOption::Minimum,
-        arweave: false,
-    };
-    documents(ctx)
-        .mint(&accounts::roles::storage_attestor(), &mint)
-        .await
-        .unwrap_err()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -330,15 +330,6 @@ async fn document_nft(ctx: &TestContext, max_ref_time: u64) {
         retention,
         arweave: false,
     };
-    let mint_call = |m: &Mint| {
-        CallData::message("mint")
-            .arg(&m.holder)
-            .arg(&m.sha256)
-            .arg(&m.size)
-            .arg(&m.class)
-            .arg(&m.retention)
-            .arg(&m.arweave)
-    };
     let measure = |name: &'static str, signer, data| {
         let address = address.clone();
         async move {
@@ -354,7 +345,7 @@ async fn document_nft(ctx: &TestContext, max_ref_time: u64) {
     measure(
         "mint",
         &attestor,
-        mint_call(&upload(1, RetentionOption::Minimum)),
+        upload(1, RetentionOption::Minimum).call_data(),
     )
     .await;
     let id = nft

@@ -128,6 +128,17 @@ impl Chain {
         Ok(self.client.events().at(hash).await?)
     }
 
+    /// The time of block `hash` (the timestamp pallet's `now`), in milliseconds since the Unix
+    /// epoch; 0 for genesis.
+    pub async fn timestamp_at(&self, hash: Hash) -> Result<u64> {
+        Ok(self
+            .client
+            .storage()
+            .at(hash)
+            .fetch_or_default(&crate::node::storage().timestamp().now())
+            .await?)
+    }
+
     /// The subxt client, for what this type does not cover.
     pub fn client(&self) -> &Client {
         &self.client

@@ -357,11 +357,20 @@ mod tests {
         let block = IndexedBlock {
             number: 5,
             hash: Hash::repeat_byte(5),
+            time_ms: 1_800_000_000_000,
             events,
         };
-        write_batch(pool, Hash::repeat_byte(0xaa), Some(&nft()), &[block])
-            .await
-            .unwrap();
+        write_batch(
+            pool,
+            Hash::repeat_byte(0xaa),
+            &crate::Watched {
+                document_nft: Some(nft()),
+                ..Default::default()
+            },
+            &[block],
+        )
+        .await
+        .unwrap();
     }
 
     async fn get(pool: &PgPool, uri: &str) -> (StatusCode, Value) {

@@ -9,6 +9,8 @@ pub mod live;
 pub mod project;
 pub mod store;
 
+use sdv_chain::{AccountId, Deployment};
+
 /// The database migrations, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -80,6 +82,46 @@ pub async fn reset(pool: &sqlx::PgPool) -> Result<()> {
         .execute(pool)
         .await?;
     Ok(())
+}
+
+/// The contracts the indexer follows, by role; a role left `None` is neither stored nor projected.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watched {
+    /// ValidatorGovernance.
+    pub governance: Option<AccountId>,
+    /// DocumentNFT.
+    pub document_nft: Option<AccountId>,
+    /// TeamVault.
+    pub team_vault: Option<AccountId>,
+    /// GuardianRecovery.
+    pub guardian_recovery: Option<AccountId>,
+}
+
+impl Watched {
+    /// The four contracts of a deployment file written by `./dev up` (those it names).
+    pub fn from_deployment(deployment: &Deployment) -> Self {
+        let address = |name: &str| deployment.address(name).ok().cloned();
+        Self {
+            governance: address("validator_governance"),
+            document_nft: address("document_nft"),
+            team_vault: address("team_vault"),
+            guardian_recovery: address("guardian_recovery"),
+        }
+    }
+
+    /// The addresses whose events are kept.
+    pub fn addresses(&self) -> Vec<AccountId> {
+        [
+            &self.governance,
+            &self.document_nft,
+            &self.team_vault,
+            &self.guardian_recovery,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect()
+    }
 }
 
 /// The result type of the indexer.

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use sdv_chain::{AccountId, Chain};
+use sdv_chain::Chain;
 use sqlx::PgPool;
 
-use crate::{follow, Error, Result};
+use crate::{follow, Error, Result, Watched};
 
 /// Longest wait between retries after a failure.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -18,13 +18,12 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 pub async fn run(
     node_url: &str,
     pool: &PgPool,
-    contracts: &[AccountId],
-    document_nft: Option<&AccountId>,
+    watched: &Watched,
     batch_blocks: u32,
 ) -> Result<()> {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match follow_once(node_url, pool, contracts, document_nft, batch_blocks).await {
+        match follow_once(node_url, pool, watched, batch_blocks).await {
             // Another chain in the database, or an event the shared types cannot decode (a
             // contract newer than this indexer): retrying cannot help.
             Err(
@@ -47,13 +46,11 @@ pub async fn run(
 async fn follow_once(
     node_url: &str,
     pool: &PgPool,
-    contracts: &[AccountId],
-    document_nft: Option<&AccountId>,
+    watched: &Watched,
     batch_blocks: u32,
 ) -> Result<()> {
     let chain = Chain::connect(node_url).await?;
-    let head =
-        follow::catch_up_in_batches(&chain, pool, contracts, document_nft, batch_blocks).await?;
+    let head = follow::catch_up_in_batches(&chain, pool, watched, batch_blocks).await?;
     tracing::info!(head, "caught up; following finalized blocks");
     let mut heads = chain
         .client()
@@ -67,15 +64,8 @@ async fn follow_once(
     while let Some(block) = heads.next().await {
         let announced = block.map_err(sdv_chain::Error::from)?.number();
         if announced > written {
-            follow::write_blocks(
-                &chain,
-                pool,
-                contracts,
-                document_nft,
-                batch_blocks,
-                written + 1..=announced,
-            )
-            .await?;
+            follow::write_blocks(&chain, pool, watched, batch_blocks, written + 1..=announced)
+                .await?;
             written = announced;
         }
         tracing::debug!(announced, written, "finalized head indexed");

@@ -46,12 +46,7 @@ async fn main() -> anyhow::Result<()> {
     let deployment = Deployment::load(&args.deployment)
         .with_context(|| format!("reading {}", args.deployment.display()))?;
     let node_url = args.node_url.unwrap_or(deployment.rpc_url.clone());
-    let contracts: Vec<_> = deployment
-        .contracts
-        .values()
-        .map(|c| c.address.clone())
-        .collect();
-    let document_nft = deployment.address("document_nft").ok().cloned();
+    let watched = sdv_indexer::Watched::from_deployment(&deployment);
 
     let pool = PgPoolOptions::new()
         .max_connections(4)
@@ -66,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
         sdv_indexer::reset(&pool).await?;
         tracing::warn!("reset: everything indexed before was deleted");
     }
-    tracing::info!(node = %node_url, contracts = contracts.len(), "indexing");
+    tracing::info!(node = %node_url, contracts = watched.addresses().len(), "indexing");
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding the API to {}", args.listen))?;
@@ -77,8 +72,7 @@ async fn main() -> anyhow::Result<()> {
         followed = sdv_indexer::live::run(
             &node_url,
             &pool,
-            &contracts,
-            document_nft.as_ref(),
+            &watched,
             args.batch_blocks,
         ) => followed?,
     }

@@ -1,9 +1,9 @@
 //! Writes of the indexer: one transaction per batch of blocks.
 
-use sdv_chain::{AccountId, ContractEvent, Hash};
+use sdv_chain::{ContractEvent, Hash};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::{project, Error, Result};
+use crate::{project, Error, Result, Watched};
 
 /// A finalized block and the events of the deployed contracts in it.
 #[derive(Debug, Clone)]
@@ -12,6 +12,8 @@ pub struct IndexedBlock {
     pub number: u32,
     /// Block hash.
     pub hash: Hash,
+    /// The block's time (the timestamp pallet's `now`), in milliseconds since the Unix epoch.
+    pub time_ms: u64,
     /// Its contract events.
     pub events: Vec<ContractEvent>,
 }
@@ -57,7 +59,7 @@ pub async fn check_genesis(pool: &PgPool, node_genesis: Hash) -> Result<()> {
 pub async fn write_batch(
     pool: &PgPool,
     genesis: Hash,
-    document_nft: Option<&AccountId>,
+    watched: &Watched,
     blocks: &[IndexedBlock],
 ) -> Result<()> {
     let Some(last) = blocks.last() else {
@@ -65,9 +67,7 @@ pub async fn write_batch(
     };
     let mut tx = pool.begin().await?;
     insert_events(&mut tx, blocks).await?;
-    if let Some(document_nft) = document_nft {
-        project::documents(&mut tx, document_nft, blocks).await?;
-    }
+    project::all(&mut tx, watched, blocks).await?;
     sqlx::query(
         "INSERT INTO chain_cursor (id, genesis_hash, block_number, block_hash)
          VALUES (TRUE, $1, $2, $3)
@@ -134,12 +134,15 @@ pub async fn events_by_signature(
 
 #[cfg(test)]
 mod tests {
+    use sdv_chain::AccountId;
+
     use super::*;
 
     fn block(number: u32, events: usize) -> IndexedBlock {
         IndexedBlock {
             number,
             hash: Hash::repeat_byte(number as u8),
+            time_ms: 1_800_000_000_000 + u64::from(number) * 6_000,
             events: (0..events)
                 .map(|i| ContractEvent {
                     contract: AccountId::from([7; 32]),
@@ -157,7 +160,7 @@ mod tests {
         write_batch(
             &pool,
             genesis,
-            None,
+            &Watched::default(),
             &[block(1, 2), block(2, 0), block(3, 1)],
         )
         .await
@@ -174,10 +177,16 @@ mod tests {
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn a_block_written_twice_is_refused_whole(pool: PgPool) {
         let genesis = Hash::repeat_byte(0xaa);
-        write_batch(&pool, genesis, None, &[block(1, 2)])
+        write_batch(&pool, genesis, &Watched::default(), &[block(1, 2)])
             .await
             .unwrap();
-        let again = write_batch(&pool, genesis, None, &[block(2, 1), block(1, 2)]).await;
+        let again = write_batch(
+            &pool,
+            genesis,
+            &Watched::default(),
+            &[block(2, 1), block(1, 2)],
+        )
+        .await;
         assert!(matches!(again, Err(Error::Database(_))));
         // Nothing of the failed batch is visible: block 2 was not written, the cursor stayed.
         assert_eq!(cursor(&pool).await.unwrap().unwrap().block_number, 1);
@@ -186,9 +195,14 @@ mod tests {
 
     #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn another_chain_is_refused(pool: PgPool) {
-        write_batch(&pool, Hash::repeat_byte(0xaa), None, &[block(1, 0)])
-            .await
-            .unwrap();
+        write_batch(
+            &pool,
+            Hash::repeat_byte(0xaa),
+            &Watched::default(),
+            &[block(1, 0)],
+        )
+        .await
+        .unwrap();
         check_genesis(&pool, Hash::repeat_byte(0xaa)).await.unwrap();
         let err = check_genesis(&pool, Hash::repeat_byte(0xbb))
             .await

@@ -2,7 +2,7 @@
 //! shared types.
 
 use sdv_chain::{to_ink_account, DocumentNft, Mint};
-use sdv_indexer::{follow::catch_up, store, MIGRATOR};
+use sdv_indexer::{follow::catch_up, store, Watched, MIGRATOR};
 use sdv_node_config::accounts;
 use sdv_system_tests::{fresh_database, TestContext};
 use sdv_types::{
@@ -24,12 +24,12 @@ async fn deployment_event_is_mirrored_into_postgres() {
         .clone();
 
     // When the finalized chain is written to the database, twice (the second run resumes).
-    let head = catch_up(&ctx.chain, &pool, std::slice::from_ref(&governance), None)
-        .await
-        .unwrap();
-    let again = catch_up(&ctx.chain, &pool, &[governance], None)
-        .await
-        .unwrap();
+    let watched = Watched {
+        governance: Some(governance),
+        ..Watched::default()
+    };
+    let head = catch_up(&ctx.chain, &pool, &watched).await.unwrap();
+    let again = catch_up(&ctx.chain, &pool, &watched).await.unwrap();
 
     // Then the cursor is at the finalized head, and the one ValidatorSetInitialized event is
     // stored once and decodes to the 20 dev validators.
@@ -55,11 +55,15 @@ async fn database_of_another_chain_is_refused() {
     let first = TestContext::new().await;
     let pool = fresh_database().await;
     MIGRATOR.run(&pool).await.unwrap();
-    catch_up(&first.chain, &pool, &[], None).await.unwrap();
+    catch_up(&first.chain, &pool, &Watched::default())
+        .await
+        .unwrap();
     drop(first);
 
     let second = TestContext::new().await;
-    let err = catch_up(&second.chain, &pool, &[], None).await.unwrap_err();
+    let err = catch_up(&second.chain, &pool, &Watched::default())
+        .await
+        .unwrap_err();
     assert!(
         err.to_string()
             .contains("point the indexer at a fresh database"),
@@ -93,14 +97,11 @@ async fn document_events_are_projected_into_the_document_tables() {
     nft.publish_encryption_key(&bob, [9; 32]).await.unwrap();
 
     // When the chain is indexed with DocumentNFT's projection.
-    catch_up(
-        &ctx.chain,
-        &pool,
-        std::slice::from_ref(&address),
-        Some(&address),
-    )
-    .await
-    .unwrap();
+    let watched = Watched {
+        document_nft: Some(address.clone()),
+        ..Watched::default()
+    };
+    catch_up(&ctx.chain, &pool, &watched).await.unwrap();
 
     // Then the document belongs to Bob, its history holds the mint and the move, and Bob's
     // key is recorded.

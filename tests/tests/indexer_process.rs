@@ -265,13 +265,8 @@ async fn postgres_restarted_mid_run_the_indexer_retries_and_catches_up() {
     drop(indexer);
     let clean = fresh_database().await;
     sdv_indexer::MIGRATOR.run(&clean).await.unwrap();
-    let contracts: Vec<_> = ctx
-        .deployment
-        .contracts
-        .values()
-        .map(|c| c.address.clone())
-        .collect();
-    sdv_indexer::follow::catch_up(&ctx.chain, &clean, &contracts, Some(&nft))
+    let watched = sdv_indexer::Watched::from_deployment(&ctx.deployment);
+    sdv_indexer::follow::catch_up(&ctx.chain, &clean, &watched)
         .await
         .unwrap();
     let (events, _) = dump(&pool).await;

@@ -1,27 +1,25 @@
-//! The typed projection of DocumentNFT's events: documents, their history, tiers, encryption
-//! keys, shares, staged uploads and wallet rebinds (migration `0002_documents.sql`).
-//!
-//! [`documents`] runs inside the transaction of [`crate::store::write_batch`], so the
-//! projection, the raw event log and the cursor move together. A batch is folded in memory in
-//! chain order first (later events update rows that earlier ones inserted), then written with
-//! one bulk statement per table.
+//! DocumentNFT's events: documents, their history, tiers, encryption keys, shares, staged
+//! uploads and wallet rebinds (migration `0002_documents.sql`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sdv_chain::{AccountId, ContractEvent};
 use sdv_types::{
     document::{
-        ArweaveRequested, DeletionCancelled, DeletionScheduled, DocumentClass, DocumentDeleted,
-        DocumentMinted, DocumentShared, EncryptionKeyPublished, Owner, OwnerRebound,
-        RelationshipEnded, Replica, ReplicaRecorded, RetentionExtended, RetentionOption,
-        RetentionUpgraded, TierChanged, UploadStaged, UploadUnstaged,
+        ArweaveRequested, DeletionCancelled, DeletionScheduled, DocumentDeleted, DocumentMinted,
+        DocumentShared, EncryptionKeyPublished, Owner, OwnerRebound, RelationshipEnded, Replica,
+        ReplicaRecorded, RetentionExtended, RetentionUpgraded, TierChanged, UploadStaged,
+        UploadUnstaged,
     },
-    governance::Tier,
     psp34::{Approval, Id, Transfer},
 };
 use serde_json::{json, Value};
 use sqlx::{postgres::PgRow, Postgres, Row, Transaction};
 
+use super::{
+    bytes, class_name, db_int, db_int32, decode_as, decode_batch, retention_name, tier_name, At,
+    Decoded,
+};
 use crate::{store::IndexedBlock, Error, Result};
 
 /// Projects the events that `document_nft` emitted in `blocks` (in chain order) into the
@@ -30,12 +28,12 @@ use crate::{store::IndexedBlock, Error, Result};
 /// Fails with [`Error::Decode`] when an event carries one of DocumentNFT's signature topics but
 /// does not decode as that event, and with [`Error::Database`] when a statement is refused; the
 /// caller then rolls the whole transaction back.
-pub async fn documents(
+pub(super) async fn project(
     tx: &mut Transaction<'_, Postgres>,
     document_nft: &AccountId,
     blocks: &[IndexedBlock],
 ) -> Result<()> {
-    let events = decode_batch(document_nft, blocks)?;
+    let events = decode_batch(document_nft, blocks, decode)?;
     if events.is_empty() {
         return Ok(());
     }
@@ -48,14 +46,6 @@ pub async fn documents(
         fold.apply(at, event);
     }
     fold.write(tx).await
-}
-
-/// Where an event is: its block and its index there.
-#[derive(Debug, Clone)]
-struct At {
-    number: i64,
-    hash: Vec<u8>,
-    index: i32,
 }
 
 /// The events DocumentNFT emits (the variant names are the events' names).
@@ -82,62 +72,29 @@ enum NftEvent {
 
 /// Decodes `event` by its signature topic; `None` for an event DocumentNFT's projection does not
 /// know (such as `CodeUpgraded`).
-fn decode(
-    event: &ContractEvent,
-) -> core::result::Result<Option<NftEvent>, (&'static str, codec::Error)> {
-    macro_rules! try_as {
-        ($($name:ident),* $(,)?) => {$(
-            if let Some(decoded) = event.decode::<$name>() {
-                return decoded
-                    .map(|e| Some(NftEvent::$name(e)))
-                    .map_err(|e| (stringify!($name), e));
-            }
-        )*};
-    }
-    try_as!(
-        Transfer,
-        Approval,
-        DocumentMinted,
-        RetentionUpgraded,
-        RetentionExtended,
-        RelationshipEnded,
-        DeletionScheduled,
-        DeletionCancelled,
-        DocumentDeleted,
-        ArweaveRequested,
-        ReplicaRecorded,
-        TierChanged,
-        OwnerRebound,
-        EncryptionKeyPublished,
-        UploadStaged,
-        UploadUnstaged,
-        DocumentShared,
-    );
-    Ok(None)
-}
-
-/// The batch's DocumentNFT events, decoded, in chain order.
-fn decode_batch(document_nft: &AccountId, blocks: &[IndexedBlock]) -> Result<Vec<(At, NftEvent)>> {
-    let mut events = Vec::new();
-    for block in blocks {
-        for event in block.events.iter().filter(|e| &e.contract == document_nft) {
-            let decoded = decode(event).map_err(|(name, source)| Error::Decode {
-                block: block.number,
-                index: event.index,
-                event: name,
-                source,
-            })?;
-            if let Some(decoded) = decoded {
-                let at = At {
-                    number: i64::from(block.number),
-                    hash: block.hash.as_bytes().to_vec(),
-                    index: event.index as i32,
-                };
-                events.push((at, decoded));
-            }
+fn decode(event: &ContractEvent) -> Decoded<NftEvent> {
+    decode_as!(
+        event,
+        NftEvent {
+            Transfer,
+            Approval,
+            DocumentMinted,
+            RetentionUpgraded,
+            RetentionExtended,
+            RelationshipEnded,
+            DeletionScheduled,
+            DeletionCancelled,
+            DocumentDeleted,
+            ArweaveRequested,
+            ReplicaRecorded,
+            TierChanged,
+            OwnerRebound,
+            EncryptionKeyPublished,
+            UploadStaged,
+            UploadUnstaged,
+            DocumentShared,
         }
-    }
-    Ok(events)
+    )
 }
 
 /// One `documents` row.
@@ -988,51 +945,6 @@ fn owner_key(owner: &Owner) -> (&'static str, String) {
     }
 }
 
-fn class_name(class: DocumentClass) -> &'static str {
-    match class {
-        DocumentClass::UsTax => "us_tax",
-        DocumentClass::Financial => "financial",
-        DocumentClass::Kyc => "kyc",
-        DocumentClass::Other => "other",
-    }
-}
-
-fn retention_name(retention: RetentionOption) -> &'static str {
-    match retention {
-        RetentionOption::Minimum => "minimum",
-        RetentionOption::Standard => "standard",
-        RetentionOption::Extended => "extended",
-        RetentionOption::RegulatoryUsTax => "regulatory_us_tax",
-        RetentionOption::LongTerm => "long_term",
-        RetentionOption::Indefinite => "indefinite",
-        RetentionOption::Permanent => "permanent",
-    }
-}
-
-fn tier_name(tier: Tier) -> &'static str {
-    match tier {
-        Tier::Free => "free",
-        Tier::BpohVerified => "bpoh_verified",
-        Tier::Premium => "premium",
-        Tier::Institutional => "institutional",
-    }
-}
-
-fn bytes(account: &sdv_types::AccountId) -> [u8; 32] {
-    *AsRef::<[u8; 32]>::as_ref(account)
-}
-
-/// A token id, byte count or millisecond timestamp as a `BIGINT`. None of them reaches
-/// `i64::MAX` in practice; a larger value is stored as `i64::MAX`.
-fn db_int(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
-}
-
-/// A key version as an `INTEGER`, clamped like [`db_int`].
-fn db_int32(value: u32) -> i32 {
-    i32::try_from(value).unwrap_or(i32::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use codec::Encode;
@@ -1046,6 +958,10 @@ mod tests {
 
     use super::*;
     use crate::store::{cursor, write_batch};
+    use sdv_types::{
+        document::{DocumentClass, RetentionOption},
+        governance::Tier,
+    };
 
     const T0: u64 = 1_800_000_000_000;
     const GENESIS: u8 = 0xaa;
@@ -1077,6 +993,7 @@ mod tests {
         IndexedBlock {
             number,
             hash: Hash::repeat_byte(number as u8),
+            time_ms: T0 + u64::from(number) * 6_000,
             events: events
                 .into_iter()
                 .enumerate()
@@ -1089,7 +1006,16 @@ mod tests {
     }
 
     async fn write(pool: &PgPool, blocks: &[IndexedBlock]) -> Result<()> {
-        write_batch(pool, Hash::repeat_byte(GENESIS), Some(&nft()), blocks).await
+        write_batch(
+            pool,
+            Hash::repeat_byte(GENESIS),
+            &crate::Watched {
+                document_nft: Some(nft()),
+                ..Default::default()
+            },
+            blocks,
+        )
+        .await
     }
 
     /// The two events of a mint: PSP34's `Transfer` from `None`, then `DocumentMinted`.

@@ -559,3 +559,353 @@ fn proposal_kind(kind: &ProposalKind) -> (&'static str, Value) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sdv_types::governance::{SOFT_THRESHOLD, SUPERMAJORITY_THRESHOLD};
+    use serde_json::json;
+    use sqlx::PgPool;
+
+    use super::*;
+    use crate::{
+        project::testing::{account, block, contract, ev, time_of, write, write_both_ways},
+        Watched,
+    };
+
+    const TABLES: &[&str] = &[
+        "validators",
+        "governance_proposals",
+        "governance_votes",
+        "governance_contests",
+        "parameters",
+        "releases",
+    ];
+
+    fn watched() -> Watched {
+        Watched {
+            governance: Some(contract(0x60)),
+            ..Watched::default()
+        }
+    }
+
+    fn gov<E: sdv_types::ink::env::Event + codec::Encode>(event: E) -> ContractEvent {
+        ev(&contract(0x60), event)
+    }
+
+    fn initialized() -> ContractEvent {
+        gov(ValidatorSetInitialized {
+            validators: (1..=20).map(account).collect(),
+        })
+    }
+
+    fn release(number: u64) -> Release {
+        Release {
+            image: "validator-update-agent".into(),
+            tag: format!("1.4.{number}"),
+            digest: [number as u8; 32],
+            track: Track::Testnet,
+            number,
+        }
+    }
+
+    /// A release approval filed in block 1, voted in blocks 2 and 3 (the seventh yes), and
+    /// executed in block 4 with the release it approves.
+    fn release_blocks() -> Vec<IndexedBlock> {
+        let mut votes = Vec::new();
+        for v in 1..=4u8 {
+            votes.push(gov(VoteCast {
+                id: 0,
+                validator: account(v),
+                approve: true,
+                yes: v,
+                no: 0,
+                round: 0,
+            }));
+        }
+        let mut more = Vec::new();
+        for v in 5..=7u8 {
+            more.push(gov(VoteCast {
+                id: 0,
+                validator: account(v),
+                approve: true,
+                yes: v,
+                no: 0,
+                round: 0,
+            }));
+        }
+        more.push(gov(VoteCast {
+            id: 0,
+            validator: account(8),
+            approve: false,
+            yes: 7,
+            no: 1,
+            round: 0,
+        }));
+        vec![
+            block(0, vec![initialized()]),
+            block(
+                1,
+                vec![gov(ProposalCreated {
+                    id: 0,
+                    proposer: account(1),
+                    kind: ProposalKind::ApproveRelease(release(3)),
+                    threshold: SOFT_THRESHOLD,
+                    eta: time_of(1),
+                    deadline: time_of(1) + 1_000_000,
+                })],
+            ),
+            block(2, votes),
+            block(3, more),
+            block(
+                4,
+                vec![
+                    gov(ReleaseApproved {
+                        id: 0,
+                        release: release(3),
+                    }),
+                    gov(ProposalExecuted {
+                        id: 0,
+                        executor: account(9),
+                    }),
+                ],
+            ),
+        ]
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn instantiation_records_the_validators_and_the_starting_parameters(pool: PgPool) {
+        write(&pool, &watched(), &[block(0, vec![initialized()])])
+            .await
+            .unwrap();
+        let validators: i64 = sqlx::query_scalar("SELECT count(*) FROM validators")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(validators, 20);
+        let free: Json<Value> =
+            sqlx::query_scalar("SELECT value FROM parameters WHERE name = 'tier_params/free'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            free.0,
+            json!({ "max_document_bytes": 10 * 1024 * 1024, "max_documents": 5, "parallel_chunks": 1 })
+        );
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM parameters ORDER BY name")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(names.len(), 9, "{names:?}");
+        assert!(names.contains(&"providers".to_string()));
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn a_release_proposal_is_followed_through_votes_to_execution(pool: PgPool) {
+        write_both_ways(&pool, &watched(), &release_blocks(), TABLES).await;
+
+        let p: ProposalRow = sqlx::query_as("SELECT * FROM governance_proposals WHERE id = 0")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(p.kind, "approve_release");
+        assert_eq!(p.detail.0["tag"], "1.4.3");
+        assert_eq!(p.detail.0["track"], "testnet");
+        assert_eq!((p.yes, p.no, p.round), (7, 1, 0));
+        assert_eq!(p.threshold, i16::from(SOFT_THRESHOLD));
+        assert_eq!(p.created_ms, time_of(1) as i64);
+        assert_eq!(p.executed_ms, Some(time_of(4) as i64));
+        assert_eq!(p.executor, Some(vec![9; 32]));
+        assert_eq!((p.created_block, p.updated_block), (1, 4));
+
+        let votes: Vec<(Vec<u8>, bool, i64)> = sqlx::query_as(
+            "SELECT validator, approve, block_number FROM governance_votes ORDER BY block_number, validator",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(votes.len(), 8);
+        assert_eq!(votes[7], (vec![8; 32], false, 3));
+
+        let releases: Vec<(String, String, i64, String)> =
+            sqlx::query_as("SELECT image, track, number, tag FROM releases")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            releases,
+            vec![("validator-update-agent".into(), "testnet".into(), 3, "1.4.3".into())]
+        );
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn a_contest_starts_a_new_round_and_keeps_the_earlier_votes(pool: PgPool) {
+        let petition = ProposalKind::EmergencyRecovery {
+            account: account(30),
+            new_owner: account(31),
+            identity_evidence: [1; 32],
+            ownership_proof: [2; 32],
+        };
+        let blocks = vec![
+            block(
+                1,
+                vec![gov(ProposalCreated {
+                    id: 5,
+                    proposer: account(1),
+                    kind: petition,
+                    threshold: SUPERMAJORITY_THRESHOLD,
+                    eta: time_of(100),
+                    deadline: time_of(200),
+                })],
+            ),
+            block(
+                2,
+                vec![gov(VoteCast {
+                    id: 5,
+                    validator: account(2),
+                    approve: true,
+                    yes: 1,
+                    no: 0,
+                    round: 0,
+                })],
+            ),
+            block(
+                3,
+                vec![
+                    gov(PetitionContested {
+                        id: 5,
+                        contester: account(30),
+                        reason: "I still hold my keys".into(),
+                        round: 1,
+                    }),
+                    gov(VoteCast {
+                        id: 5,
+                        validator: account(2),
+                        approve: false,
+                        yes: 0,
+                        no: 1,
+                        round: 1,
+                    }),
+                ],
+            ),
+        ];
+        write_both_ways(&pool, &watched(), &blocks, TABLES).await;
+
+        let p: ProposalRow = sqlx::query_as("SELECT * FROM governance_proposals WHERE id = 5")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(p.kind, "emergency_recovery");
+        assert_eq!(
+            p.detail.0["new_owner"],
+            format!("0x{}", hex::encode([31; 32]))
+        );
+        assert_eq!((p.yes, p.no, p.round), (0, 1, 1));
+        assert_eq!(p.contested_ms, Some(time_of(3) as i64));
+        assert_eq!((p.eta_ms, p.deadline_ms), (time_of(100) as i64, time_of(200) as i64));
+        let rounds: Vec<(i16, bool)> =
+            sqlx::query_as("SELECT round, approve FROM governance_votes ORDER BY round")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(rounds, vec![(0, true), (1, false)]);
+        let reason: String = sqlx::query_scalar("SELECT reason FROM governance_contests")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(reason, "I still hold my keys");
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn parameter_changes_replace_the_earlier_values(pool: PgPool) {
+        let premium = TierParams {
+            max_document_bytes: 200_000_000,
+            max_documents: None,
+            parallel_chunks: 4,
+        };
+        let blocks = vec![
+            block(0, vec![initialized()]),
+            block(
+                1,
+                vec![
+                    gov(RoleChanged {
+                        role: Role::StorageAttestor,
+                        old: None,
+                        new: Some(account(40)),
+                    }),
+                    gov(TierParamsChanged {
+                        tier: Tier::Premium,
+                        old: TierParams::spec_default(Tier::Premium),
+                        new: premium,
+                    }),
+                ],
+            ),
+            block(
+                2,
+                vec![
+                    gov(RoleChanged {
+                        role: Role::StorageAttestor,
+                        old: Some(account(40)),
+                        new: None,
+                    }),
+                    gov(ProvidersChanged {
+                        old: ProviderSelection {
+                            arweave: true,
+                            ipfs: true,
+                        },
+                        new: ProviderSelection {
+                            arweave: false,
+                            ipfs: true,
+                        },
+                    }),
+                    gov(ValidatorReplaced {
+                        old: account(3),
+                        new: account(33),
+                    }),
+                    gov(ContractsWired {
+                        document_nft: Some(account(50)),
+                        team_vault: None,
+                        guardian_recovery: Some(account(52)),
+                    }),
+                ],
+            ),
+        ];
+        write_both_ways(&pool, &watched(), &blocks, TABLES).await;
+
+        let value = |name: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_as::<_, (Json<Value>, i64)>(
+                    "SELECT value, updated_block FROM parameters WHERE name = $1",
+                )
+                .bind(name)
+                .fetch_optional(&pool)
+                .await
+                .unwrap()
+                .map(|(v, b)| (v.0, b))
+            }
+        };
+        assert_eq!(value("role/storage_attestor").await, Some((Value::Null, 2)));
+        assert_eq!(
+            value("tier_params/premium").await,
+            Some((
+                json!({ "max_document_bytes": 200_000_000, "max_documents": null, "parallel_chunks": 4 }),
+                1
+            ))
+        );
+        assert_eq!(
+            value("providers").await,
+            Some((json!({ "arweave": false, "ipfs": true }), 2))
+        );
+        assert_eq!(
+            value("contract/guardian_recovery").await,
+            Some((json!(format!("0x{}", hex::encode([52; 32]))), 2))
+        );
+        assert_eq!(value("contract/team_vault").await, None);
+        let validators: Vec<Vec<u8>> = sqlx::query_scalar("SELECT account FROM validators")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(validators.len(), 20);
+        assert!(validators.contains(&vec![33; 32]) && !validators.contains(&vec![3; 32]));
+    }
+}

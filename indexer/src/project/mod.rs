@@ -221,3 +221,97 @@ fn retention_name(retention: sdv_types::document::RetentionOption) -> &'static s
 fn account_hex(account: &sdv_types::AccountId) -> String {
     format!("0x{}", hex::encode(bytes(account)))
 }
+
+/// What the projections' tests share: events as a contract emits them, blocks, writes.
+#[cfg(test)]
+mod testing {
+    use codec::Encode;
+    use sdv_chain::{AccountId, ContractEvent, Hash};
+    use sdv_types::{ink::env::Event, signature_topic};
+    use sqlx::PgPool;
+
+    use crate::{store::IndexedBlock, Result, Watched};
+
+    /// The time of block 0 in the tests; block `n` is `n` six-second slots later.
+    pub(super) const T0: u64 = 1_800_000_000_000;
+
+    pub(super) fn contract(byte: u8) -> AccountId {
+        AccountId::from([byte; 32])
+    }
+
+    pub(super) fn account(byte: u8) -> sdv_types::AccountId {
+        sdv_types::AccountId::from([byte; 32])
+    }
+
+    /// `event` as `contract` emits it (its index set by [`block`]).
+    pub(super) fn ev<E: Event + Encode>(contract: &AccountId, event: E) -> ContractEvent {
+        ContractEvent {
+            contract: contract.clone(),
+            index: 0,
+            topics: vec![signature_topic::<E>().expect("SDV events are not anonymous")],
+            data: event.encode(),
+        }
+    }
+
+    pub(super) fn time_of(number: u32) -> u64 {
+        T0 + u64::from(number) * 6_000
+    }
+
+    pub(super) fn block(number: u32, events: Vec<ContractEvent>) -> IndexedBlock {
+        IndexedBlock {
+            number,
+            hash: Hash::repeat_byte(number as u8),
+            time_ms: time_of(number),
+            events: events
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| ContractEvent {
+                    index: i as u32,
+                    ..e
+                })
+                .collect(),
+        }
+    }
+
+    pub(super) async fn write(pool: &PgPool, watched: &Watched, blocks: &[IndexedBlock]) -> Result<()> {
+        crate::store::write_batch(pool, Hash::repeat_byte(0xaa), watched, blocks).await
+    }
+
+    /// Every row of `tables`, as JSON text, in a canonical order.
+    pub(super) async fn dump(pool: &PgPool, tables: &[&str]) -> Vec<String> {
+        let mut rows = Vec::new();
+        for table in tables {
+            let mut these: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT '{table}:' || to_jsonb(t)::text FROM {table} AS t"
+            ))
+            .fetch_all(pool)
+            .await
+            .expect("the table exists");
+            these.sort();
+            rows.extend(these);
+        }
+        rows
+    }
+
+    /// Writes `blocks` one transaction per block, then again after a reset as one transaction,
+    /// and checks that both leave the same rows in `tables`: a projection must not depend on
+    /// how blocks are batched.
+    pub(super) async fn write_both_ways(
+        pool: &PgPool,
+        watched: &Watched,
+        blocks: &[IndexedBlock],
+        tables: &[&str],
+    ) {
+        for block in blocks {
+            write(pool, watched, std::slice::from_ref(block))
+                .await
+                .expect("each block is written");
+        }
+        let block_by_block = dump(pool, tables).await;
+        crate::reset(pool).await.expect("reset");
+        write(pool, watched, blocks)
+            .await
+            .expect("the blocks are written in one batch");
+        assert_eq!(dump(pool, tables).await, block_by_block);
+    }
+}

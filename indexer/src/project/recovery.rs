@@ -327,3 +327,177 @@ fn kind_name(kind: GuardianKind) -> &'static str {
         GuardianKind::Custodian => "custodian",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sdv_types::recovery::{Guardian, TIMELOCK};
+    use sqlx::PgPool;
+
+    use super::*;
+    use crate::{
+        project::testing::{account, block, contract, ev, time_of, write_both_ways},
+        Watched,
+    };
+
+    const TABLES: &[&str] = &["guardians", "recoveries", "recovery_attestations"];
+
+    fn watched() -> Watched {
+        Watched {
+            guardian_recovery: Some(contract(0x9e)),
+            ..Watched::default()
+        }
+    }
+
+    fn gr<E: sdv_types::ink::env::Event + codec::Encode>(event: E) -> ContractEvent {
+        ev(&contract(0x9e), event)
+    }
+
+    fn guardian(byte: u8, kind: GuardianKind) -> Guardian {
+        Guardian {
+            account: account(byte),
+            kind,
+            accepted_at: None,
+            last_seen: None,
+        }
+    }
+
+    fn accepted(guardian: u8) -> ContractEvent {
+        gr(GuardianAccepted {
+            user: account(1),
+            guardian: account(guardian),
+            active: guardian == 13,
+        })
+    }
+
+    /// User 1 appoints guardians 11, 12, 13, who accept; 11 starts a recovery to wallet 2, 12
+    /// attests, the quorum is reached and the recovery finalized; a second recovery is
+    /// cancelled before.
+    fn blocks() -> Vec<IndexedBlock> {
+        vec![
+            block(
+                1,
+                vec![gr(GuardiansSet {
+                    user: account(1),
+                    guardians: vec![
+                        guardian(11, GuardianKind::User),
+                        guardian(12, GuardianKind::HardwareKey),
+                        guardian(13, GuardianKind::Custodian),
+                    ],
+                })],
+            ),
+            block(2, vec![accepted(11), accepted(12), accepted(13)]),
+            block(
+                3,
+                vec![
+                    gr(RecoveryInitiated {
+                        id: 0,
+                        user: account(1),
+                        guardian: account(13),
+                        new_wallet: account(3),
+                    }),
+                    gr(RecoveryCancelled {
+                        id: 0,
+                        user: account(1),
+                    }),
+                ],
+            ),
+            block(
+                4,
+                vec![gr(RecoveryInitiated {
+                    id: 1,
+                    user: account(1),
+                    guardian: account(11),
+                    new_wallet: account(2),
+                })],
+            ),
+            block(
+                5,
+                vec![
+                    gr(RecoveryAttested {
+                        id: 1,
+                        guardian: account(12),
+                        valid: 2,
+                    }),
+                    gr(RecoveryQuorumReached {
+                        id: 1,
+                        user: account(1),
+                        eta: time_of(5) + TIMELOCK,
+                    }),
+                ],
+            ),
+            block(
+                6,
+                vec![gr(GuardianHeartbeat {
+                    user: account(1),
+                    guardian: account(13),
+                })],
+            ),
+            block(
+                7,
+                vec![gr(WalletRecovered {
+                    id: Some(1),
+                    old_wallet: account(1),
+                    new_wallet: account(2),
+                    decision: None,
+                })],
+            ),
+        ]
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn guardians_and_recoveries_follow_the_user_to_the_new_wallet(pool: PgPool) {
+        write_both_ways(&pool, &watched(), &blocks(), TABLES).await;
+        let t = |n| Some(time_of(n) as i64);
+
+        // The guardians moved to wallet 2, in order, with acceptance and last activity.
+        let set: Vec<GuardianRow> =
+            sqlx::query_as("SELECT * FROM guardians ORDER BY \"user\", position")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(set.len(), 3);
+        assert!(set.iter().all(|g| g.user == vec![2; 32]));
+        let seen: Vec<(&str, Option<i64>, Option<i64>)> = set
+            .iter()
+            .map(|g| (g.kind.as_str(), g.accepted_ms, g.last_seen_ms))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("user", t(2), t(4)),
+                ("hardware_key", t(2), t(5)),
+                ("custodian", t(2), t(6)),
+            ]
+        );
+
+        let recoveries: Vec<RecoveryRow> = sqlx::query_as("SELECT * FROM recoveries ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(recoveries[0].cancelled_ms, t(3));
+        assert_eq!(recoveries[0].finalized_ms, None);
+        let done = &recoveries[1];
+        assert_eq!(
+            (done.initiator.clone(), done.new_wallet.clone()),
+            (vec![11; 32], vec![2; 32])
+        );
+        assert_eq!(done.eta_ms, Some((time_of(5) + TIMELOCK) as i64));
+        assert_eq!(done.finalized_ms, t(7));
+        assert_eq!(done.cancelled_ms, None);
+        let attestations: Vec<(i64, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT recovery_id, guardian, attested_ms FROM recovery_attestations
+             ORDER BY recovery_id, attested_ms",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            attestations,
+            vec![
+                (0, vec![13; 32], time_of(3) as i64),
+                (1, vec![11; 32], time_of(4) as i64),
+                (1, vec![12; 32], time_of(5) as i64),
+            ]
+        );
+    }
+}

@@ -394,3 +394,216 @@ fn operation(operation: &Operation) -> (&'static str, Value) {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sdv_types::{
+        document::{DocumentClass, RetentionOption},
+        vault::TIMELOCK,
+    };
+    use sqlx::PgPool;
+
+    use super::*;
+    use crate::{
+        project::testing::{account, block, contract, ev, time_of, write_both_ways},
+        Watched,
+    };
+
+    const TABLES: &[&str] = &[
+        "vaults",
+        "vault_admins",
+        "vault_operations",
+        "vault_votes",
+        "vault_vetoes",
+    ];
+
+    fn watched() -> Watched {
+        Watched {
+            team_vault: Some(contract(0x7e)),
+            ..Watched::default()
+        }
+    }
+
+    fn tv<E: sdv_types::ink::env::Event + codec::Encode>(event: E) -> ContractEvent {
+        ev(&contract(0x7e), event)
+    }
+
+    fn voted(id: u64, admin: u8, approve: bool, approvals: u8, rejections: u8) -> ContractEvent {
+        tv(OperationVoted {
+            id,
+            admin: account(admin),
+            approve,
+            approvals,
+            rejections,
+        })
+    }
+
+    /// Vault 1 of admins 1, 2, 3: an upload approved, timelocked and executed; an admin
+    /// addition vetoed; then admin 4 joins by a second, executed operation.
+    fn blocks() -> Vec<IndexedBlock> {
+        let upload = Operation::Upload {
+            sha256: [0xd0; 32],
+            class: DocumentClass::Financial,
+            retention: RetentionOption::Standard,
+            arweave: false,
+        };
+        vec![
+            block(
+                1,
+                vec![tv(VaultCreated {
+                    vault: 1,
+                    creator: account(1),
+                    admins: vec![account(1), account(2), account(3)],
+                })],
+            ),
+            block(
+                2,
+                vec![
+                    tv(OperationProposed {
+                        id: 0,
+                        vault: 1,
+                        proposer: account(1),
+                        operation: upload,
+                        required: 2,
+                    }),
+                    voted(0, 1, true, 1, 0),
+                ],
+            ),
+            block(
+                3,
+                vec![
+                    voted(0, 2, true, 2, 0),
+                    tv(OperationQueued {
+                        id: 0,
+                        vault: 1,
+                        eta: time_of(3) + TIMELOCK,
+                    }),
+                    tv(OperationProposed {
+                        id: 1,
+                        vault: 1,
+                        proposer: account(2),
+                        operation: Operation::AddAdmin(account(9)),
+                        required: 3,
+                    }),
+                    tv(OperationVetoed {
+                        id: 1,
+                        vault: 1,
+                        admin: account(3),
+                        reason: "unknown person".into(),
+                    }),
+                ],
+            ),
+            block(
+                4,
+                vec![
+                    tv(OperationExecuted {
+                        id: 0,
+                        vault: 1,
+                        executor: account(77),
+                        token: Some(12),
+                    }),
+                    tv(AdminCheckedIn {
+                        vault: 1,
+                        admin: account(3),
+                    }),
+                ],
+            ),
+            block(
+                5,
+                vec![
+                    tv(OperationProposed {
+                        id: 2,
+                        vault: 1,
+                        proposer: account(1),
+                        operation: Operation::AddAdmin(account(4)),
+                        required: 3,
+                    }),
+                    voted(2, 1, true, 1, 0),
+                    voted(2, 2, true, 2, 0),
+                    voted(2, 3, true, 3, 0),
+                    tv(OperationQueued {
+                        id: 2,
+                        vault: 1,
+                        eta: time_of(5) + TIMELOCK,
+                    }),
+                ],
+            ),
+            block(
+                6,
+                vec![
+                    tv(OperationExecuted {
+                        id: 2,
+                        vault: 1,
+                        executor: account(2),
+                        token: None,
+                    }),
+                    tv(AdminsChanged {
+                        vault: 1,
+                        old: vec![account(1), account(2), account(3)],
+                        new: vec![account(1), account(2), account(3), account(4)],
+                    }),
+                ],
+            ),
+        ]
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn operations_votes_vetoes_and_admins_follow_the_vault(pool: PgPool) {
+        write_both_ways(&pool, &watched(), &blocks(), TABLES).await;
+
+        let ops: Vec<OperationRow> = sqlx::query_as("SELECT * FROM vault_operations ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(ops.len(), 3);
+        let upload = &ops[0];
+        assert_eq!(upload.kind, "upload");
+        assert_eq!(upload.detail.0["class"], "financial");
+        assert_eq!((upload.admin_count, upload.required), (3, 2));
+        assert_eq!((upload.approvals, upload.rejections), (2, 0));
+        assert_eq!(upload.eta_ms, Some((time_of(3) + TIMELOCK) as i64));
+        assert_eq!(upload.executed_ms, Some(time_of(4) as i64));
+        assert_eq!(upload.executor, Some(vec![77; 32]));
+        assert_eq!(upload.token, Some(12));
+        assert!(!upload.vetoed);
+        let vetoed = &ops[1];
+        assert!(vetoed.vetoed && vetoed.executed_ms.is_none());
+        assert_eq!(ops[2].executor, Some(vec![2; 32]));
+
+        let veto: (i64, Vec<u8>, String) =
+            sqlx::query_as("SELECT operation_id, admin, reason FROM vault_vetoes")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(veto, (1, vec![3; 32], "unknown person".into()));
+        let votes: i64 = sqlx::query_scalar("SELECT count(*) FROM vault_votes")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(votes, 5);
+
+        // Admins in order, each last active at their latest act; the newcomer when it joined.
+        let admins: Vec<(i16, Vec<u8>, i64)> = sqlx::query_as(
+            "SELECT position, admin, last_active_ms FROM vault_admins WHERE vault = 1 ORDER BY position",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let t = |n| time_of(n) as i64;
+        assert_eq!(
+            admins,
+            vec![
+                (0, vec![1; 32], t(5)),
+                (1, vec![2; 32], t(6)),
+                (2, vec![3; 32], t(5)),
+                (3, vec![4; 32], t(6)),
+            ]
+        );
+        let (creator, updated): (Vec<u8>, i64) =
+            sqlx::query_as("SELECT creator, updated_block FROM vaults WHERE id = 1")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!((creator, updated), (vec![1; 32], 6));
+    }
+}

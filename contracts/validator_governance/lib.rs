@@ -120,7 +120,8 @@ mod validator_governance {
         /// [`Error::DuplicateValidator`] if one appears twice,
         /// [`Error::TooManyReleaseProposers`].
         ///
-        /// Emits [`ValidatorSetInitialized`].
+        /// Emits [`ValidatorSetInitialized`], then [`RoleChanged`] for each appointed role and
+        /// [`ReleaseProposerChanged`] for each release proposer.
         #[ink(constructor)]
         pub fn new(validators: Vec<AccountId>, roles: RoleAccounts) -> Result<Self> {
             if validators.len() != VALIDATOR_COUNT {
@@ -137,6 +138,27 @@ mod validator_governance {
             Self::env().emit_event(ValidatorSetInitialized {
                 validators: validators.clone(),
             });
+            // The starting roles as changes from nothing, so that an indexer knows them.
+            let appointed = [
+                (Role::StorageAttestor, roles.storage_attestor),
+                (Role::RetentionExecutor, roles.retention_executor),
+                (Role::TierAuthority, roles.tier_authority),
+            ];
+            for (role, account) in appointed {
+                if account.is_some() {
+                    Self::env().emit_event(RoleChanged {
+                        role,
+                        old: None,
+                        new: account,
+                    });
+                }
+            }
+            for account in &roles.release_proposers {
+                Self::env().emit_event(ReleaseProposerChanged {
+                    account: *account,
+                    allowed: true,
+                });
+            }
             Ok(Self {
                 validators,
                 deployer: Some(Self::env().caller()),

@@ -138,7 +138,19 @@ fn new_with_twenty_validators_works() {
     assert_eq!(gov.release_proposers(), vec![hq()]);
     assert_eq!(gov.code_version(), CODE_VERSION);
     assert_eq!(gov.now(), START);
-    assert_eq!(events(), 1);
+    // ValidatorSetInitialized, RoleChanged for the attestor, ReleaseProposerChanged for HQ.
+    let emitted: Vec<_> = test::recorded_events().collect();
+    assert_eq!(emitted.len(), 3);
+    let signatures: Vec<_> = emitted.iter().map(|e| e.topics[0].clone()).collect();
+    assert_eq!(
+        signatures,
+        [
+            <sdv_types::governance::ValidatorSetInitialized as ink::env::Event>::SIGNATURE_TOPIC,
+            <sdv_types::governance::RoleChanged as ink::env::Event>::SIGNATURE_TOPIC,
+            <sdv_types::governance::ReleaseProposerChanged as ink::env::Event>::SIGNATURE_TOPIC,
+        ]
+        .map(|t| t.expect("SDV events are not anonymous").to_vec())
+    );
 }
 
 #[ink::test]

@@ -5,6 +5,10 @@
 -- the block that carried the event. States that depend on the clock (ready, expired, ...) are
 -- derived when a query runs, from these columns, as the contracts derive them.
 
+-- The time of the cursor's block: the chain's clock as far as the database knows it, against
+-- which the query API derives states that depend on time.
+ALTER TABLE chain_cursor ADD COLUMN block_time_ms BIGINT CHECK (block_time_ms >= 0);
+
 -- ValidatorGovernance ---------------------------------------------------------------------------
 
 -- The current validator set.

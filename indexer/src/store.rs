@@ -69,14 +69,15 @@ pub async fn write_batch(
     insert_events(&mut tx, blocks).await?;
     project::all(&mut tx, watched, blocks).await?;
     sqlx::query(
-        "INSERT INTO chain_cursor (id, genesis_hash, block_number, block_hash)
-         VALUES (TRUE, $1, $2, $3)
+        "INSERT INTO chain_cursor (id, genesis_hash, block_number, block_hash, block_time_ms)
+         VALUES (TRUE, $1, $2, $3, $4)
          ON CONFLICT (id) DO UPDATE
-         SET genesis_hash = $1, block_number = $2, block_hash = $3",
+         SET genesis_hash = $1, block_number = $2, block_hash = $3, block_time_ms = $4",
     )
     .bind(genesis.as_bytes())
     .bind(i64::from(last.number))
     .bind(last.hash.as_bytes())
+    .bind(i64::try_from(last.time_ms).unwrap_or(i64::MAX))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -118,79 +118,79 @@ fn decode(event: &ContractEvent) -> Decoded<GovernanceEvent> {
 /// One `validators` row.
 #[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "validators")]
-struct ValidatorRow {
-    account: Vec<u8>,
-    since_block: i64,
+pub(crate) struct ValidatorRow {
+    pub(crate) account: Vec<u8>,
+    pub(crate) since_block: i64,
 }
 
 /// One `governance_proposals` row.
 #[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "governance_proposals")]
-struct ProposalRow {
-    id: i64,
-    proposer: Vec<u8>,
-    kind: String,
-    detail: Json<Value>,
-    threshold: i16,
-    created_ms: i64,
-    eta_ms: i64,
-    deadline_ms: i64,
-    yes: i16,
-    no: i16,
-    round: i16,
-    contested_ms: Option<i64>,
-    executed_ms: Option<i64>,
-    executor: Option<Vec<u8>>,
-    created_block: i64,
-    updated_block: i64,
+pub(crate) struct ProposalRow {
+    pub(crate) id: i64,
+    pub(crate) proposer: Vec<u8>,
+    pub(crate) kind: String,
+    pub(crate) detail: Json<Value>,
+    pub(crate) threshold: i16,
+    pub(crate) created_ms: i64,
+    pub(crate) eta_ms: i64,
+    pub(crate) deadline_ms: i64,
+    pub(crate) yes: i16,
+    pub(crate) no: i16,
+    pub(crate) round: i16,
+    pub(crate) contested_ms: Option<i64>,
+    pub(crate) executed_ms: Option<i64>,
+    pub(crate) executor: Option<Vec<u8>>,
+    pub(crate) created_block: i64,
+    pub(crate) updated_block: i64,
 }
 
 /// One `governance_votes` row.
-#[derive(Debug, Clone, sqlx::Type)]
+#[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "governance_votes")]
-struct VoteRow {
-    proposal_id: i64,
-    round: i16,
-    validator: Vec<u8>,
-    approve: bool,
-    voted_ms: i64,
-    block_number: i64,
+pub(crate) struct VoteRow {
+    pub(crate) proposal_id: i64,
+    pub(crate) round: i16,
+    pub(crate) validator: Vec<u8>,
+    pub(crate) approve: bool,
+    pub(crate) voted_ms: i64,
+    pub(crate) block_number: i64,
 }
 
 /// One `governance_contests` row.
-#[derive(Debug, Clone, sqlx::Type)]
+#[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "governance_contests")]
-struct ContestRow {
-    proposal_id: i64,
-    round: i16,
-    contester: Vec<u8>,
-    reason: String,
-    contested_ms: i64,
-    block_number: i64,
+pub(crate) struct ContestRow {
+    pub(crate) proposal_id: i64,
+    pub(crate) round: i16,
+    pub(crate) contester: Vec<u8>,
+    pub(crate) reason: String,
+    pub(crate) contested_ms: i64,
+    pub(crate) block_number: i64,
 }
 
 /// One `parameters` row.
-#[derive(Debug, Clone, sqlx::Type)]
+#[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "parameters")]
-struct ParameterRow {
-    name: String,
-    value: Json<Value>,
-    updated_ms: i64,
-    updated_block: i64,
+pub(crate) struct ParameterRow {
+    pub(crate) name: String,
+    pub(crate) value: Json<Value>,
+    pub(crate) updated_ms: i64,
+    pub(crate) updated_block: i64,
 }
 
 /// One `releases` row.
-#[derive(Debug, Clone, sqlx::Type)]
+#[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "releases")]
-struct ReleaseRow {
-    proposal_id: i64,
-    image: String,
-    track: String,
-    number: i64,
-    tag: String,
-    digest: Vec<u8>,
-    approved_ms: i64,
-    block_number: i64,
+pub(crate) struct ReleaseRow {
+    pub(crate) proposal_id: i64,
+    pub(crate) image: String,
+    pub(crate) track: String,
+    pub(crate) number: i64,
+    pub(crate) tag: String,
+    pub(crate) digest: Vec<u8>,
+    pub(crate) approved_ms: i64,
+    pub(crate) block_number: i64,
 }
 
 /// The batch's effect, folded in chain order.
@@ -561,7 +561,7 @@ fn proposal_kind(kind: &ProposalKind) -> (&'static str, Value) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use sdv_types::governance::{SOFT_THRESHOLD, SUPERMAJORITY_THRESHOLD};
     use serde_json::json;
     use sqlx::PgPool;
@@ -581,7 +581,7 @@ mod tests {
         "releases",
     ];
 
-    fn watched() -> Watched {
+    pub(crate) fn watched() -> Watched {
         Watched {
             governance: Some(contract(0x60)),
             ..Watched::default()
@@ -610,7 +610,7 @@ mod tests {
 
     /// A release approval filed in block 1, voted in blocks 2 and 3 (the seventh yes), and
     /// executed in block 4 with the release it approves.
-    fn release_blocks() -> Vec<IndexedBlock> {
+    pub(crate) fn release_blocks() -> Vec<IndexedBlock> {
         let mut votes = Vec::new();
         for v in 1..=4u8 {
             votes.push(gov(VoteCast {
@@ -733,7 +733,12 @@ mod tests {
                 .unwrap();
         assert_eq!(
             releases,
-            vec![("validator-update-agent".into(), "testnet".into(), 3, "1.4.3".into())]
+            vec![(
+                "validator-update-agent".into(),
+                "testnet".into(),
+                3,
+                "1.4.3".into()
+            )]
         );
     }
 
@@ -801,7 +806,10 @@ mod tests {
         );
         assert_eq!((p.yes, p.no, p.round), (0, 1, 1));
         assert_eq!(p.contested_ms, Some(time_of(3) as i64));
-        assert_eq!((p.eta_ms, p.deadline_ms), (time_of(100) as i64, time_of(200) as i64));
+        assert_eq!(
+            (p.eta_ms, p.deadline_ms),
+            (time_of(100) as i64, time_of(200) as i64)
+        );
         let rounds: Vec<(i16, bool)> =
             sqlx::query_as("SELECT round, approve FROM governance_votes ORDER BY round")
                 .fetch_all(&pool)

@@ -8,9 +8,9 @@
 //! table's own row type.
 
 mod documents;
-mod governance;
-mod recovery;
-mod vaults;
+pub(crate) mod governance;
+pub(crate) mod recovery;
+pub(crate) mod vaults;
 
 use sdv_chain::{AccountId, ContractEvent};
 use sqlx::{
@@ -224,7 +224,7 @@ fn account_hex(account: &sdv_types::AccountId) -> String {
 
 /// What the projections' tests share: events as a contract emits them, blocks, writes.
 #[cfg(test)]
-mod testing {
+pub(crate) mod testing {
     use codec::Encode;
     use sdv_chain::{AccountId, ContractEvent, Hash};
     use sdv_types::{ink::env::Event, signature_topic};
@@ -232,19 +232,21 @@ mod testing {
 
     use crate::{store::IndexedBlock, Result, Watched};
 
-    /// The time of block 0 in the tests; block `n` is `n` six-second slots later.
-    pub(super) const T0: u64 = 1_800_000_000_000;
+    /// The time of block 0 in the tests (far ahead of any wall clock, so that states derived at
+    /// the later of the chain's and the server's clock follow the blocks); block `n` is `n`
+    /// six-second slots later.
+    pub(crate) const T0: u64 = 4_000_000_000_000;
 
-    pub(super) fn contract(byte: u8) -> AccountId {
+    pub(crate) fn contract(byte: u8) -> AccountId {
         AccountId::from([byte; 32])
     }
 
-    pub(super) fn account(byte: u8) -> sdv_types::AccountId {
+    pub(crate) fn account(byte: u8) -> sdv_types::AccountId {
         sdv_types::AccountId::from([byte; 32])
     }
 
     /// `event` as `contract` emits it (its index set by [`block`]).
-    pub(super) fn ev<E: Event + Encode>(contract: &AccountId, event: E) -> ContractEvent {
+    pub(crate) fn ev<E: Event + Encode>(contract: &AccountId, event: E) -> ContractEvent {
         ContractEvent {
             contract: contract.clone(),
             index: 0,
@@ -253,11 +255,11 @@ mod testing {
         }
     }
 
-    pub(super) fn time_of(number: u32) -> u64 {
+    pub(crate) fn time_of(number: u32) -> u64 {
         T0 + u64::from(number) * 6_000
     }
 
-    pub(super) fn block(number: u32, events: Vec<ContractEvent>) -> IndexedBlock {
+    pub(crate) fn block(number: u32, events: Vec<ContractEvent>) -> IndexedBlock {
         IndexedBlock {
             number,
             hash: Hash::repeat_byte(number as u8),
@@ -273,12 +275,16 @@ mod testing {
         }
     }
 
-    pub(super) async fn write(pool: &PgPool, watched: &Watched, blocks: &[IndexedBlock]) -> Result<()> {
+    pub(crate) async fn write(
+        pool: &PgPool,
+        watched: &Watched,
+        blocks: &[IndexedBlock],
+    ) -> Result<()> {
         crate::store::write_batch(pool, Hash::repeat_byte(0xaa), watched, blocks).await
     }
 
     /// Every row of `tables`, as JSON text, in a canonical order.
-    pub(super) async fn dump(pool: &PgPool, tables: &[&str]) -> Vec<String> {
+    pub(crate) async fn dump(pool: &PgPool, tables: &[&str]) -> Vec<String> {
         let mut rows = Vec::new();
         for table in tables {
             let mut these: Vec<String> = sqlx::query_scalar(&format!(
@@ -296,7 +302,7 @@ mod testing {
     /// Writes `blocks` one transaction per block, then again after a reset as one transaction,
     /// and checks that both leave the same rows in `tables`: a projection must not depend on
     /// how blocks are batched.
-    pub(super) async fn write_both_ways(
+    pub(crate) async fn write_both_ways(
         pool: &PgPool,
         watched: &Watched,
         blocks: &[IndexedBlock],

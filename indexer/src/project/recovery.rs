@@ -103,39 +103,39 @@ fn decode(event: &ContractEvent) -> Decoded<RecoveryEvent> {
 /// One `guardians` row.
 #[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "guardians")]
-struct GuardianRow {
-    user: Vec<u8>,
-    position: i16,
-    guardian: Vec<u8>,
-    kind: String,
-    accepted_ms: Option<i64>,
-    last_seen_ms: Option<i64>,
+pub(crate) struct GuardianRow {
+    pub(crate) user: Vec<u8>,
+    pub(crate) position: i16,
+    pub(crate) guardian: Vec<u8>,
+    pub(crate) kind: String,
+    pub(crate) accepted_ms: Option<i64>,
+    pub(crate) last_seen_ms: Option<i64>,
 }
 
 /// One `recoveries` row.
 #[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "recoveries")]
-struct RecoveryRow {
-    id: i64,
-    user: Vec<u8>,
-    initiator: Vec<u8>,
-    new_wallet: Vec<u8>,
-    initiated_ms: i64,
-    eta_ms: Option<i64>,
-    cancelled_ms: Option<i64>,
-    finalized_ms: Option<i64>,
-    created_block: i64,
-    updated_block: i64,
+pub(crate) struct RecoveryRow {
+    pub(crate) id: i64,
+    pub(crate) user: Vec<u8>,
+    pub(crate) initiator: Vec<u8>,
+    pub(crate) new_wallet: Vec<u8>,
+    pub(crate) initiated_ms: i64,
+    pub(crate) eta_ms: Option<i64>,
+    pub(crate) cancelled_ms: Option<i64>,
+    pub(crate) finalized_ms: Option<i64>,
+    pub(crate) created_block: i64,
+    pub(crate) updated_block: i64,
 }
 
 /// One `recovery_attestations` row.
-#[derive(Debug, Clone, sqlx::Type)]
+#[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "recovery_attestations")]
-struct AttestationRow {
-    recovery_id: i64,
-    guardian: Vec<u8>,
-    attested_ms: i64,
-    block_number: i64,
+pub(crate) struct AttestationRow {
+    pub(crate) recovery_id: i64,
+    pub(crate) guardian: Vec<u8>,
+    pub(crate) attested_ms: i64,
+    pub(crate) block_number: i64,
 }
 
 /// The batch's effect, folded in chain order.
@@ -329,7 +329,7 @@ fn kind_name(kind: GuardianKind) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use sdv_types::recovery::{Guardian, TIMELOCK};
     use sqlx::PgPool;
 
@@ -341,7 +341,7 @@ mod tests {
 
     const TABLES: &[&str] = &["guardians", "recoveries", "recovery_attestations"];
 
-    fn watched() -> Watched {
+    pub(crate) fn watched() -> Watched {
         Watched {
             guardian_recovery: Some(contract(0x9e)),
             ..Watched::default()
@@ -372,7 +372,7 @@ mod tests {
     /// User 1 appoints guardians 11, 12, 13, who accept; 11 starts a recovery to wallet 2, 12
     /// attests, the quorum is reached and the recovery finalized; a second recovery is
     /// cancelled before.
-    fn blocks() -> Vec<IndexedBlock> {
+    pub(crate) fn blocks() -> Vec<IndexedBlock> {
         vec![
             block(
                 1,

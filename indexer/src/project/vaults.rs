@@ -100,69 +100,69 @@ fn decode(event: &ContractEvent) -> Decoded<VaultEvent> {
 /// One `vaults` row.
 #[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "vaults")]
-struct VaultRow {
-    id: i64,
-    creator: Vec<u8>,
-    created_ms: i64,
-    emergency_grantee: Option<Vec<u8>>,
-    emergency_decision: Option<i64>,
-    created_block: i64,
-    updated_block: i64,
+pub(crate) struct VaultRow {
+    pub(crate) id: i64,
+    pub(crate) creator: Vec<u8>,
+    pub(crate) created_ms: i64,
+    pub(crate) emergency_grantee: Option<Vec<u8>>,
+    pub(crate) emergency_decision: Option<i64>,
+    pub(crate) created_block: i64,
+    pub(crate) updated_block: i64,
 }
 
 /// One `vault_admins` row.
 #[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "vault_admins")]
-struct AdminRow {
-    vault: i64,
-    position: i16,
-    admin: Vec<u8>,
-    last_active_ms: i64,
+pub(crate) struct AdminRow {
+    pub(crate) vault: i64,
+    pub(crate) position: i16,
+    pub(crate) admin: Vec<u8>,
+    pub(crate) last_active_ms: i64,
 }
 
 /// One `vault_operations` row.
 #[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "vault_operations")]
-struct OperationRow {
-    id: i64,
-    vault: i64,
-    proposer: Vec<u8>,
-    kind: String,
-    detail: Json<Value>,
-    admin_count: i16,
-    required: i16,
-    approvals: i16,
-    rejections: i16,
-    proposed_ms: i64,
-    eta_ms: Option<i64>,
-    vetoed: bool,
-    executed_ms: Option<i64>,
-    executor: Option<Vec<u8>>,
-    token: Option<i64>,
-    created_block: i64,
-    updated_block: i64,
+pub(crate) struct OperationRow {
+    pub(crate) id: i64,
+    pub(crate) vault: i64,
+    pub(crate) proposer: Vec<u8>,
+    pub(crate) kind: String,
+    pub(crate) detail: Json<Value>,
+    pub(crate) admin_count: i16,
+    pub(crate) required: i16,
+    pub(crate) approvals: i16,
+    pub(crate) rejections: i16,
+    pub(crate) proposed_ms: i64,
+    pub(crate) eta_ms: Option<i64>,
+    pub(crate) vetoed: bool,
+    pub(crate) executed_ms: Option<i64>,
+    pub(crate) executor: Option<Vec<u8>>,
+    pub(crate) token: Option<i64>,
+    pub(crate) created_block: i64,
+    pub(crate) updated_block: i64,
 }
 
 /// One `vault_votes` row.
-#[derive(Debug, Clone, sqlx::Type)]
+#[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "vault_votes")]
-struct VoteRow {
-    operation_id: i64,
-    admin: Vec<u8>,
-    approve: bool,
-    voted_ms: i64,
-    block_number: i64,
+pub(crate) struct VoteRow {
+    pub(crate) operation_id: i64,
+    pub(crate) admin: Vec<u8>,
+    pub(crate) approve: bool,
+    pub(crate) voted_ms: i64,
+    pub(crate) block_number: i64,
 }
 
 /// One `vault_vetoes` row.
-#[derive(Debug, Clone, sqlx::Type)]
+#[derive(Debug, Clone, sqlx::Type, sqlx::FromRow)]
 #[sqlx(type_name = "vault_vetoes")]
-struct VetoRow {
-    operation_id: i64,
-    admin: Vec<u8>,
-    reason: String,
-    vetoed_ms: i64,
-    block_number: i64,
+pub(crate) struct VetoRow {
+    pub(crate) operation_id: i64,
+    pub(crate) admin: Vec<u8>,
+    pub(crate) reason: String,
+    pub(crate) vetoed_ms: i64,
+    pub(crate) block_number: i64,
 }
 
 /// The batch's effect, folded in chain order.
@@ -396,7 +396,7 @@ fn operation(operation: &Operation) -> (&'static str, Value) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use sdv_types::{
         document::{DocumentClass, RetentionOption},
         vault::TIMELOCK,
@@ -417,7 +417,7 @@ mod tests {
         "vault_vetoes",
     ];
 
-    fn watched() -> Watched {
+    pub(crate) fn watched() -> Watched {
         Watched {
             team_vault: Some(contract(0x7e)),
             ..Watched::default()
@@ -440,7 +440,7 @@ mod tests {
 
     /// Vault 1 of admins 1, 2, 3: an upload approved, timelocked and executed; an admin
     /// addition vetoed; then admin 4 joins by a second, executed operation.
-    fn blocks() -> Vec<IndexedBlock> {
+    pub(crate) fn blocks() -> Vec<IndexedBlock> {
         let upload = Operation::Upload {
             sha256: [0xd0; 32],
             class: DocumentClass::Financial,

@@ -5,6 +5,8 @@
 //! databases on the server named by `DATABASE_URL` (which `./dev test` starts). A component that
 //! cannot be had is a loud failure, never a skip.
 
+pub mod indexer;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sdv_chain::{Chain, Deployment};

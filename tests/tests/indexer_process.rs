@@ -250,3 +250,19 @@ async fn a_database_of_another_chain_stops_the_binary_with_a_clear_message() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[test]
+fn without_contracts_to_index_the_binary_says_what_to_set() {
+    let output = Command::new(sdv_system_tests::binary("sdv-indexer"))
+        .env_remove("SDV_DEPLOYMENT")
+        .env("SDV_NODE_URL", "ws://127.0.0.1:1")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no contract to index") && stderr.contains("SDV_DEPLOYMENT"),
+        "stderr: {stderr}"
+    );
+}

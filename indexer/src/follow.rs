@@ -1,8 +1,9 @@
 //! Catching up with the node's finalized chain, from the cursor to the finalized head.
 //!
-//! Blocks are fetched [`FETCH_CONCURRENCY`] at a time, in order, while the previous batch is
-//! being written: the database transaction of batch `k` overlaps the fetch of batch `k + 1`, so
-//! catching up takes about as long as fetching the blocks alone.
+//! Blocks are fetched [`FETCH_CONCURRENCY`] at a time, in order, and keep being fetched while a
+//! batch is written: a batch closes at `batch_blocks` blocks or [`BATCH_EVENTS`] events, so even
+//! dense blocks give the database transaction of one batch the fetch of the next to overlap,
+//! and catching up takes about as long as fetching the blocks alone.
 
 use std::ops::RangeInclusive;
 
@@ -20,6 +21,12 @@ pub const BATCH_BLOCKS: u32 = 256;
 
 /// Block fetches in flight at once.
 pub const FETCH_CONCURRENCY: usize = 32;
+
+/// Events after which a batch closes even before it holds `batch_blocks` blocks.
+pub const BATCH_EVENTS: usize = 10_000;
+
+/// Fetched blocks that may wait for the writer.
+const FETCHED_AHEAD: usize = 256;
 
 /// Writes every finalized block after the cursor (from genesis on an empty database) up to the
 /// node's finalized head, in transactions of [`BATCH_BLOCKS`] blocks. Returns the head.
@@ -56,9 +63,9 @@ pub async fn catch_up_in_batches(
     Ok(head.max(start.saturating_sub(1)))
 }
 
-/// Fetches the finalized blocks `range` and writes them, `batch_blocks` per transaction, each
-/// transaction overlapping the fetch of the next batch. The caller has checked the cursor (see
-/// [`catch_up_in_batches`]) and knows the next block to write.
+/// Fetches the finalized blocks `range` and writes them in batches of `batch_blocks` blocks (at
+/// least 1) or [`BATCH_EVENTS`] events, fetching on while each batch is written. The caller has
+/// checked the cursor (see [`catch_up_in_batches`]) and knows the next block to write.
 pub async fn write_blocks(
     chain: &Chain,
     pool: &PgPool,
@@ -68,36 +75,37 @@ pub async fn write_blocks(
 ) -> Result<()> {
     let genesis = chain.genesis_hash();
     let addresses = watched.addresses();
-    let mut batches = batches(range, batch_blocks);
-    let Some(first) = batches.next() else {
-        return Ok(());
+    let batch_blocks = usize::try_from(batch_blocks.max(1)).unwrap_or(usize::MAX);
+    let (sender, mut fetched) = tokio::sync::mpsc::channel::<Result<IndexedBlock>>(FETCHED_AHEAD);
+    let fetch = async move {
+        let mut blocks = futures::stream::iter(range)
+            .map(|number| fetch_block(chain, &addresses, number))
+            .buffered(FETCH_CONCURRENCY);
+        while let Some(block) = blocks.next().await {
+            let failed = block.is_err();
+            // The writer stopped (it failed): nothing more to fetch for.
+            if sender.send(block).await.is_err() || failed {
+                break;
+            }
+        }
     };
-    let mut fetched = fetch_blocks(chain, &addresses, first).await?;
-    for next in batches {
-        let (written, next_fetched) = tokio::join!(
-            store::write_batch(pool, genesis, watched, &fetched),
-            fetch_blocks(chain, &addresses, next),
-        );
-        written?;
-        fetched = next_fetched?;
-    }
-    store::write_batch(pool, genesis, watched, &fetched).await
-}
-
-/// Splits `range` into consecutive ranges of at most `batch_blocks` blocks (at least 1).
-pub fn batches(
-    range: RangeInclusive<u32>,
-    batch_blocks: u32,
-) -> impl Iterator<Item = RangeInclusive<u32>> {
-    let size = batch_blocks.max(1);
-    let (start, end) = range.into_inner();
-    let mut next = Some(start).filter(|s| *s <= end);
-    std::iter::from_fn(move || {
-        let first = next?;
-        let last = end.min(first.saturating_add(size - 1));
-        next = last.checked_add(1).filter(|n| *n <= end);
-        Some(first..=last)
-    })
+    let write = async move {
+        let mut batch = Vec::new();
+        let mut events = 0;
+        while let Some(block) = fetched.recv().await {
+            let block = block?;
+            events += block.events.len();
+            batch.push(block);
+            if batch.len() >= batch_blocks || events >= BATCH_EVENTS {
+                store::write_batch(pool, genesis, watched, &batch).await?;
+                batch.clear();
+                events = 0;
+            }
+        }
+        store::write_batch(pool, genesis, watched, &batch).await
+    };
+    let ((), written) = tokio::join!(fetch, write);
+    written
 }
 
 /// The finalized blocks `range` with their events of `contracts`, in order, fetched
@@ -132,27 +140,4 @@ async fn fetch_block(
         time_ms,
         events: contract_events(events.iter(), contracts)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::batches;
-
-    #[test]
-    fn batches_cover_the_range_once_in_order() {
-        let all: Vec<_> = batches(3..=12, 4).collect();
-        assert_eq!(all, vec![3..=6, 7..=10, 11..=12]);
-        assert_eq!(batches(5..=5, 256).collect::<Vec<_>>(), vec![5..=5]);
-        let (start, end) = (6, 5);
-        assert_eq!(batches(start..=end, 256).count(), 0);
-        assert_eq!(
-            batches(0..=2, 0).count(),
-            3,
-            "a batch holds at least one block"
-        );
-        assert_eq!(
-            batches(u32::MAX - 1..=u32::MAX, 8).collect::<Vec<_>>(),
-            vec![u32::MAX - 1..=u32::MAX]
-        );
-    }
 }

@@ -59,9 +59,9 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let args = Args::parse();
     let deployment = match &args.deployment {
-        Some(path) => Some(
-            Deployment::load(path).with_context(|| format!("reading {}", path.display()))?,
-        ),
+        Some(path) => {
+            Some(Deployment::load(path).with_context(|| format!("reading {}", path.display()))?)
+        }
         None => None,
     };
     let node_url = args

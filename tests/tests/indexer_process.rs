@@ -16,61 +16,44 @@ use sdv_system_tests::{
 };
 
 /// Contract calls per extrinsic in the backlog; each emits one event.
-const CALLS_PER_BATCH: u8 = 30;
-/// Extrinsics (so blocks) in the backlog.
-const BATCHES: u8 = 40;
+const CALLS_PER_BATCH: u8 = 6;
+/// Extrinsics (so blocks) per signer in the backlog.
+const BATCHES: u8 = 50;
+/// Signers making the backlog side by side.
+const SIGNERS: usize = 4;
 /// Kills during the crashed run.
 const KILLS: usize = 20;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_20_times_during_a_backlog_it_ends_equal_to_a_clean_run() {
-    // Given a chain with a backlog: 40 extrinsics of 30 DocumentNFT calls, one event each.
+    // Given a chain with a backlog: 4 signers x 50 extrinsics (so 200 blocks) of 6 DocumentNFT
+    // calls, one event each.
     let ctx = TestContext::new().await;
     let nft = ctx.deployment.address("document_nft").unwrap().clone();
-    let alice = accounts::alice();
-    for batch in 0..BATCHES {
-        let calls = (0..CALLS_PER_BATCH)
-            .map(|i| {
-                CallData::message("publish_encryption_key")
-                    .arg(&[
-                        batch.wrapping_add(1),
-                        i.wrapping_add(1),
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7,
-                        7u8,
-                    ])
-                    .into_bytes()
-            })
-            .collect();
-        ctx.chain.call_batch(&alice, &nft, calls).await.unwrap();
-    }
+    let signers: [_; SIGNERS] = [
+        accounts::alice(),
+        accounts::bob(),
+        accounts::charlie(),
+        accounts::dave(),
+    ];
+    let backlogs = signers.iter().enumerate().map(|(s, signer)| {
+        let (chain, nft) = (ctx.chain.clone(), nft.clone());
+        async move {
+            for batch in 0..BATCHES {
+                let calls = (0..CALLS_PER_BATCH)
+                    .map(|i| {
+                        let mut key = [7u8; 32];
+                        key[..3].copy_from_slice(&[s as u8, batch, i]);
+                        CallData::message("publish_encryption_key")
+                            .arg(&key)
+                            .into_bytes()
+                    })
+                    .collect();
+                chain.call_batch(signer, &nft, calls).await.unwrap();
+            }
+        }
+    });
+    futures::future::join_all(backlogs).await;
     let (head, _) = ctx.chain.finalized_head().await.unwrap();
     let deployment = ctx.dir().join("deployment.json");
     ctx.deployment.save(&deployment).unwrap();
@@ -106,7 +89,7 @@ async fn killed_20_times_during_a_backlog_it_ends_equal_to_a_clean_run() {
             );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        tokio::time::sleep(Duration::from_millis((kill as u64 * 7) % 25)).await;
+        tokio::time::sleep(Duration::from_millis((kill as u64 * 3) % 10)).await;
         drop(indexer);
         last = sdv_indexer::store::cursor(&crashed)
             .await
@@ -129,7 +112,7 @@ async fn killed_20_times_during_a_backlog_it_ends_equal_to_a_clean_run() {
         .filter(|r| r.starts_with("contract_events: "))
         .count();
     assert!(
-        events >= usize::from(BATCHES) * usize::from(CALLS_PER_BATCH),
+        events >= SIGNERS * usize::from(BATCHES) * usize::from(CALLS_PER_BATCH),
         "the backlog holds {events} events"
     );
     assert_eq!(

@@ -3,6 +3,9 @@
 //! Every figure is one line `bench: <name> = <value> <unit>`, printed next to what it is
 //! measured against in the same run.
 
+mod backlog;
+mod indexer;
+
 use sdv_chain::{
     node, to_ink_account, CallData, Chain, DocumentNft, DryRun, Governance, GuardianRecovery, Mint,
     TeamVault,
@@ -24,8 +27,9 @@ async fn main() {
         .unwrap_or_else(|| "contracts".into());
     match group.as_str() {
         "contracts" => contracts().await,
+        "indexer" => indexer::run().await,
         other => {
-            eprintln!("unknown benchmark group {other} (groups: contracts)");
+            eprintln!("unknown benchmark group {other} (groups: contracts, indexer)");
             std::process::exit(2);
         }
     }

@@ -90,16 +90,16 @@ async fn insert_events(tx: &mut Transaction<'_, Postgres>, blocks: &[IndexedBloc
     let mut indexes = Vec::with_capacity(total);
     let mut numbers = Vec::with_capacity(total);
     let mut contracts = Vec::with_capacity(total);
-    let mut signatures: Vec<Option<Vec<u8>>> = Vec::with_capacity(total);
-    let mut data = Vec::with_capacity(total);
+    let mut signatures: Vec<Option<&[u8]>> = Vec::with_capacity(total);
+    let mut data: Vec<&[u8]> = Vec::with_capacity(total);
     for block in blocks {
         for event in &block.events {
-            block_hashes.push(block.hash.as_bytes().to_vec());
+            block_hashes.push(block.hash.as_bytes());
             indexes.push(event.index as i32);
             numbers.push(i64::from(block.number));
-            contracts.push(event.contract.0.to_vec());
-            signatures.push(event.topics.first().map(|t| t.to_vec()));
-            data.push(event.data.clone());
+            contracts.push(event.contract.0.as_slice());
+            signatures.push(event.topics.first().map(|t| t.as_slice()));
+            data.push(&event.data);
         }
     }
     sqlx::query(

@@ -490,6 +490,62 @@ impl Error {
             Self::InvalidWrappedKey => "InvalidWrappedKey",
         }
     }
+
+    /// What the error means, in words, for people (the variant's documentation).
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::NotAttestor => "The caller is not the storage attestor appointed by governance",
+            Self::NotRetentionExecutor => {
+                "The caller is not the retention executor appointed by governance"
+            }
+            Self::NotTierAuthority => {
+                "The caller is not the tier authority appointed by governance"
+            }
+            Self::NotGovernance => "The caller is not ValidatorGovernance",
+            Self::NotRecoveryAuthority => "The caller is not GuardianRecovery",
+            Self::NotOwner => "The caller is not the document's owner (or, for a vault, TeamVault)",
+            Self::NotApproved => "The caller may not move this token",
+            Self::TokenNotFound => "No such token",
+            Self::DuplicateDocument => "A document with this ciphertext hash exists already",
+            Self::EmptyDocument => "A document must have at least one byte",
+            Self::DocumentTooLarge => "Larger than the owner's tier allows",
+            Self::DocumentLimitReached => "The owner holds as many documents as the tier allows",
+            Self::ReplicationNotAllowed => {
+                "The owner's tier has no such copy, or the provider is out of service"
+            }
+            Self::ReplicaConflict => "The copy is recorded already, or was never requested",
+            Self::InvalidCid => "The CID is empty or longer than 64 bytes",
+            Self::NotAnExtension => "The new retention is not longer than the current one",
+            Self::NotKyc => "Only KYC documents have a relationship end",
+            Self::RelationshipEndEarlier => "A relationship end can only move later",
+            Self::NoExpiry => "The document never expires",
+            Self::NoticeTooEarly => "More than 30 days before expiry: too early for the notice",
+            Self::AlreadyScheduled => "Deletion is scheduled already",
+            Self::NotScheduled => "No deletion is scheduled",
+            Self::DeletionNotDue => "The scheduled deletion is not due yet",
+            Self::RegulatoryMinimum => "A regulatory minimum still runs",
+            Self::ArweaveCopy => {
+                "The document has an Arweave copy (permanent, or posted and awaiting confirmation)"
+            }
+            Self::PermanentRetention => "The document's retention is Permanent",
+            Self::Deleted => "The document is deleted",
+            Self::WalletRevoked => {
+                "The wallet was replaced by recovery and can never be used again"
+            }
+            Self::WalletInUse => {
+                "The new wallet already holds documents or belongs to another identity"
+            }
+            Self::TierUnchanged => "The tier is already that",
+            Self::InvalidKey => "The all-zero key is not a key",
+            Self::GovernanceUnavailable => "A call to ValidatorGovernance failed",
+            Self::NotConfigured => "The governance role or contract address is not set",
+            Self::UpgradeFailed => "The code hash is unknown",
+            Self::NotTeamVault => "The caller is not TeamVault",
+            Self::NotStaged => "No verified upload of this ciphertext is staged for the vault",
+            Self::NoEncryptionKey => "The grantee has published no encryption key",
+            Self::InvalidWrappedKey => "The wrapped key is empty or longer than 128 bytes",
+        }
+    }
 }
 
 /// A document was minted (after the storage service verified its upload).

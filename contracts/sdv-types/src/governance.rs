@@ -73,6 +73,33 @@ pub enum Error {
     UpgradeFailed,
 }
 
+impl Error {
+    /// What the error means, in words, for people (the variant's documentation).
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::WrongValidatorCount => "The validator set does not have exactly 20 accounts",
+            Self::DuplicateValidator => "The same account appears twice in the validator set",
+            Self::NotValidator => "Only a validator may do this",
+            Self::NotDeployer => "Only the deployer may wire the contracts, once",
+            Self::AlreadyWired => "The contracts are wired already; changes go through proposals",
+            Self::NotAllowedToPropose => "The caller may not file this kind of proposal",
+            Self::InvalidProposal => "The proposal's content is invalid (see the message's docs)",
+            Self::TooManyReleaseProposers => "More release proposers than 8",
+            Self::ReleaseNotNewer => "The release number is not greater than the last approved one for that image and track",
+            Self::PromotionOrderViolated => "The digest is not approved on the previous track (devnet -> testnet -> mainnet)",
+            Self::ProposalNotFound => "No proposal with that id",
+            Self::AlreadyVoted => "This validator already voted in this round",
+            Self::VotingClosed => "The proposal no longer accepts votes (executed, expired or defeated)",
+            Self::NotReady => "The threshold is not met, or the earliest execution time has not come",
+            Self::NotContestable => "The proposal cannot be contested (not an emergency recovery petition)",
+            Self::ContestWindowClosed => "The 30-day contest window is over",
+            Self::InvalidReason => "The contest reason is longer than 256 bytes, or empty",
+            Self::ContractNotWired => "The contract to upgrade is not wired",
+            Self::UpgradeFailed => "The code upgrade failed (unknown code hash, or the target refused)",
+        }
+    }
+}
+
 /// A proposal's number, from 0 up.
 pub type ProposalId = u64;
 

@@ -178,6 +178,38 @@ pub enum Error {
     UpgradeFailed,
 }
 
+impl Error {
+    /// What the error means, in words, for people (the variant's documentation).
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::WrongGuardianCount => "A guardian set has exactly 3 guardians",
+            Self::DuplicateGuardian => "A guardian appears twice",
+            Self::SelfGuardian => "A user cannot guard themselves",
+            Self::WalletRevoked => "The wallet was revoked by recovery",
+            Self::RecoveryInProgress => "A recovery of this user is in progress",
+            Self::NotGuardian => "The caller is not a guardian of the user",
+            Self::AlreadyAccepted => "The guardian accepted already",
+            Self::GuardiansNotActive => "Not every guardian has accepted: the set is not active",
+            Self::InvalidNewWallet => "The new wallet is the user's, a guardian's, has guardians of its own, or is revoked",
+            Self::RecoveryNotFound => "No such recovery",
+            Self::AlreadyAttested => "The guardian attested this recovery already",
+            Self::NotCollecting => "The recovery no longer collects attestations (quorum reached, expired or final)",
+            Self::NotRecoveredWallet => "Only the wallet being recovered can cancel",
+            Self::NotCancellable => "Cancellation is possible only before the timelock ends",
+            Self::TimelockActive => "The timelock has not ended (or the quorum was never reached)",
+            Self::RecoveryClosed => "The recovery is final already",
+            Self::DocumentRefused => "DocumentNFT refused the rebinding",
+            Self::ContractUnavailable => "A call to another contract failed",
+            Self::NotConfigured => "Governance has not wired a contract this needs",
+            Self::NoEmergencyDecision => "The governance decision is not an executed emergency recovery",
+            Self::GuardiansReachable => "A guardian acted within the last 180 days",
+            Self::AlreadyExecuted => "The emergency decision was carried out already",
+            Self::NotGovernance => "The caller is not ValidatorGovernance",
+            Self::UpgradeFailed => "The code hash is unknown",
+        }
+    }
+}
+
 /// A user designated (or replaced) their guardians; each must accept.
 #[ink::event]
 #[derive(Debug)]

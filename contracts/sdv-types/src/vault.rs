@@ -285,6 +285,35 @@ impl Error {
             Self::UpgradeFailed => "UpgradeFailed",
         }
     }
+
+    /// What the error means, in words, for people (the variant's documentation).
+    pub const fn description(self) -> &'static str {
+        match self {
+            Self::VaultNotFound => "No such vault",
+            Self::OperationNotFound => "No such operation",
+            Self::NotAdmin => "The caller is not an admin of the vault (or, for a vote, was not one at proposal time)",
+            Self::AdminCountOutOfRange => "Fewer than 3 or more than 10 admins",
+            Self::DuplicateAdmin => "An account appears twice in an admin set",
+            Self::AlreadyAdmin => "The account is an admin already",
+            Self::WalletRevoked => "The wallet was revoked by recovery",
+            Self::ReadOnly => "Fewer than 3 admins were active in the last 90 days: the vault is read-only",
+            Self::InvalidOperation => "The operation is malformed (empty wrapped key, empty admin set, ...)",
+            Self::AlreadyVoted => "The admin voted on this operation already",
+            Self::VotingClosed => "Voting is over for this operation",
+            Self::NotReady => "The operation is not ready to execute",
+            Self::NotVetoable => "The operation cannot be vetoed now (not in its timelock, or final)",
+            Self::VetoNotAllowed => "A unanimous ownership transfer cannot be vetoed",
+            Self::InvalidReason => "The veto reason is empty or longer than 256 bytes",
+            Self::DocumentRefused => "DocumentNFT refused the document operation",
+            Self::ContractUnavailable => "A call to another contract failed",
+            Self::NotConfigured => "Governance has not wired the contract this needs",
+            Self::NoEmergencyDecision => "The governance decision is not an executed emergency access for this vault",
+            Self::AdminsActive => "An admin was active within the last 180 days",
+            Self::AlreadyGranted => "The emergency decision was used already",
+            Self::NotGovernance => "The caller is not ValidatorGovernance",
+            Self::UpgradeFailed => "The code hash is unknown",
+        }
+    }
 }
 
 /// A vault was created.

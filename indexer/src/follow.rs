@@ -77,18 +77,21 @@ pub async fn write_blocks(
     let addresses = watched.addresses();
     let batch_blocks = usize::try_from(batch_blocks.max(1)).unwrap_or(usize::MAX);
     let (sender, mut fetched) = tokio::sync::mpsc::channel::<Result<IndexedBlock>>(FETCHED_AHEAD);
-    let fetch = async move {
+    // The fetcher runs as a task of its own, so that decoding blocks and preparing a batch's
+    // statements use two threads; it ends when the range is fetched, a fetch fails, or the
+    // writer is gone (dropping its receiver, or this guard when it fails).
+    let fetcher = chain.clone();
+    let fetch = AbortOnDrop(tokio::spawn(async move {
         let mut blocks = futures::stream::iter(range)
-            .map(|number| fetch_block(chain, &addresses, number))
+            .map(|number| fetch_block(&fetcher, &addresses, number))
             .buffered(FETCH_CONCURRENCY);
         while let Some(block) = blocks.next().await {
             let failed = block.is_err();
-            // The writer stopped (it failed): nothing more to fetch for.
             if sender.send(block).await.is_err() || failed {
                 break;
             }
         }
-    };
+    }));
     let write = async move {
         let mut batch = Vec::new();
         let mut events = 0;
@@ -104,8 +107,18 @@ pub async fn write_blocks(
         }
         store::write_batch(pool, genesis, watched, &batch).await
     };
-    let ((), written) = tokio::join!(fetch, write);
+    let written = write.await;
+    drop(fetch);
     written
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The finalized blocks `range` with their events of `contracts`, in order, fetched

@@ -7,7 +7,7 @@ use sdv_node_config::{
     deploy::{dev_roles, load_bundle, validator_accounts},
 };
 use sdv_system_tests::TestContext;
-use sdv_types::governance::ValidatorSetInitialized;
+use sdv_types::governance::{ReleaseProposerChanged, RoleChanged, ValidatorSetInitialized};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn built_governance_instantiates_and_its_event_decodes_offchain() {
@@ -27,8 +27,30 @@ async fn built_governance_instantiates_and_its_event_decodes_offchain() {
         .await
         .expect("instantiation with 20 validators");
 
-    // Then its one event decodes through the shared types with the 20 validators.
-    assert_eq!(created.events.len(), 1, "{:?}", created.events);
+    // Then its events decode through the shared types: the 20 validators, then the three
+    // appointed roles and the one release proposer.
+    assert_eq!(created.events.len(), 5, "{:?}", created.events);
+    let roles: Vec<RoleChanged> = created.events[1..4]
+        .iter()
+        .map(|e| e.decode().expect("a RoleChanged event").unwrap())
+        .collect();
+    let appointed = dev_roles();
+    assert_eq!(
+        roles.iter().map(|r| r.new).collect::<Vec<_>>(),
+        [
+            appointed.storage_attestor,
+            appointed.retention_executor,
+            appointed.tier_authority
+        ]
+    );
+    let proposer: ReleaseProposerChanged = created.events[4]
+        .decode()
+        .expect("a ReleaseProposerChanged event")
+        .unwrap();
+    assert_eq!(
+        (proposer.account, proposer.allowed),
+        (appointed.release_proposers[0], true)
+    );
     let event: ValidatorSetInitialized = created.events[0]
         .decode()
         .expect("the signature topic is ValidatorSetInitialized's")

@@ -139,6 +139,12 @@ impl Chain {
             .await?)
     }
 
+    /// The next nonce of `account` as the node sees it: on-chain transactions and those
+    /// waiting in its pool (`system_accountNextIndex`).
+    pub async fn next_nonce(&self, account: &AccountId) -> Result<u64> {
+        Ok(self.rpc.system_account_next_index(account).await?)
+    }
+
     /// The subxt client, for what this type does not cover.
     pub fn client(&self) -> &Client {
         &self.client

@@ -317,10 +317,10 @@ PY
 }
 
 cmd_bench() {
-  local group="${1:-all}" all=(contracts indexer) groups g
+  local group="${1:-all}" all=(contracts indexer relayer) groups g
   case "$group" in
     all) groups=("${all[@]}") ;;
-    contracts|indexer) groups=("$group") ;;
+    contracts|indexer|relayer) groups=("$group") ;;
     *) die "unknown benchmark group: $group (groups: ${all[*]})" ;;
   esac
   ensure_tools

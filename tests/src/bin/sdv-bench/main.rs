@@ -5,6 +5,7 @@
 
 mod backlog;
 mod indexer;
+mod relayer;
 
 use sdv_chain::{
     node, to_ink_account, CallData, Chain, DocumentNft, DryRun, Governance, GuardianRecovery, Mint,
@@ -28,8 +29,9 @@ async fn main() {
     match group.as_str() {
         "contracts" => contracts().await,
         "indexer" => indexer::run().await,
+        "relayer" => relayer::run().await,
         other => {
-            eprintln!("unknown benchmark group {other} (groups: contracts, indexer)");
+            eprintln!("unknown benchmark group {other} (groups: contracts, indexer, relayer)");
             std::process::exit(2);
         }
     }

@@ -1,94 +1,111 @@
 //! `sdv`: the SDV wallet and validator command line.
+//!
+//! Keys live encrypted in a keystore directory; writes are signed locally, dry-run, submitted
+//! and awaited until finalized; queries go to the indexer's API. Errors are one line on
+//! stderr, `error: ...`, with exit status 1 (2 for malformed input).
 
-use std::path::PathBuf;
+mod args;
+mod context;
+mod keystore;
+mod query;
+mod write;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use sdv_chain::{from_ink_account, CallData, Chain, Deployment};
+use clap::Parser;
 
-#[derive(Parser)]
-#[command(
-    name = "sdv",
-    version,
-    about = "Sovereign Document Vault: wallet and validator CLI"
-)]
-struct Cli {
-    /// The deployment file written by `./dev up`.
-    #[arg(
-        long,
-        env = "SDV_DEPLOYMENT",
-        default_value = ".dev-state/deployment.json",
-        global = true
-    )]
-    deployment: PathBuf,
-    /// Print JSON instead of text.
-    #[arg(long, global = true)]
-    json: bool,
-    #[command(subcommand)]
-    command: Command,
+use args::{Cli, Command, Doc, Gov, Guardians, Key, Vault};
+use context::Context;
+
+/// Malformed input on the command line: exit status 2.
+#[derive(Debug)]
+pub(crate) struct Usage(pub(crate) String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Show the deployment: chain, endpoint, contract addresses.
-    Deployment,
-    /// ValidatorGovernance.
-    #[command(subcommand)]
-    Gov(Gov),
-}
-
-#[derive(Subcommand)]
-enum Gov {
-    /// List the 20 validators.
-    Validators,
-}
+impl std::error::Error for Usage {}
 
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli).await {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
+        let code = if e.downcast_ref::<Usage>().is_some() {
+            2
+        } else {
+            1
+        };
+        // One line, whatever the underlying error printed.
+        let message = format!("{e:#}").replace(['\n', '\r'], " ");
+        eprintln!("error: {message}");
+        std::process::exit(code);
     }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let deployment = Deployment::load(&cli.deployment)
-        .with_context(|| "reading the deployment (run `./dev up` first, or pass --deployment)")?;
+    let ctx = Context::new(&cli.global);
     match cli.command {
-        Command::Deployment => {
-            if cli.json {
-                println!("{}", serde_json::to_string_pretty(&deployment)?);
-            } else {
-                println!("chain    {:?}", deployment.genesis_hash);
-                println!("rpc      {}", deployment.rpc_url);
-                for (name, c) in &deployment.contracts {
-                    println!("{name:<22} {}", c.address);
-                }
+        Command::Deployment => query::deployment(&ctx),
+        Command::Key(Key::Generate { name }) => write::key_generate(&ctx, &name),
+        Command::Key(Key::Import {
+            name,
+            uri,
+            phrase,
+            stdin,
+        }) => write::key_import(&ctx, &name, uri, phrase, stdin),
+        Command::Key(Key::List) => query::key_list(&ctx),
+        Command::Gov(gov) => match gov {
+            Gov::Validators => query::validators(&ctx).await,
+            Gov::Propose(kind) => write::gov_propose(&ctx, kind).await,
+            Gov::Vote { id, vote } => write::gov_vote(&ctx, id, vote.approve()).await,
+            Gov::Execute { id } => write::gov_execute(&ctx, id).await,
+            Gov::Contest { id, reason } => write::gov_contest(&ctx, id, &reason).await,
+            Gov::List {
+                state,
+                kind,
+                limit,
+                offset,
+            } => query::proposals(&ctx, state, kind, limit, offset).await,
+            Gov::Show { id } => query::proposal(&ctx, id).await,
+        },
+        Command::Doc(doc) => match doc {
+            Doc::List {
+                owner,
+                limit,
+                offset,
+            } => query::documents(&ctx, owner, limit, offset).await,
+            Doc::Show { id } => query::document(&ctx, id).await,
+            Doc::ExtendRetention { id, retention } => {
+                write::doc_extend_retention(&ctx, id, retention).await
             }
-        }
-        Command::Gov(Gov::Validators) => {
-            let chain = Chain::connect(&deployment.rpc_url)
-                .await
-                .with_context(|| format!("connecting to {}", deployment.rpc_url))?;
-            let governance = deployment.address("validator_governance")?;
-            let validators: Vec<sdv_types::AccountId> = chain
-                .query(
-                    governance,
-                    governance,
-                    CallData::message("validators").into_bytes(),
-                )
-                .await?;
-            let validators: Vec<_> = validators.iter().map(from_ink_account).collect();
-            if cli.json {
-                let list: Vec<String> = validators.iter().map(|a| a.to_string()).collect();
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                for (i, v) in validators.iter().enumerate() {
-                    println!("{:>2}  {v}", i + 1);
-                }
+            Doc::Transfer { id, to } => write::doc_transfer(&ctx, id, &to).await,
+        },
+        Command::Vault(vault) => match vault {
+            Vault::Create { admins } => write::vault_create(&ctx, &admins).await,
+            Vault::Propose { vault, operation } => {
+                write::vault_propose(&ctx, vault, operation).await
             }
-        }
+            Vault::Vote { operation, vote } => {
+                write::vault_vote(&ctx, operation, vote.approve()).await
+            }
+            Vault::Veto { operation, reason } => write::vault_veto(&ctx, operation, &reason).await,
+            Vault::Execute { operation } => write::vault_execute(&ctx, operation).await,
+            Vault::CheckIn { vault } => write::vault_check_in(&ctx, vault).await,
+            Vault::Show { vault } => query::vault(&ctx, vault).await,
+            Vault::Operation { operation } => query::operation(&ctx, operation).await,
+        },
+        Command::Guardians(g) => match g {
+            Guardians::Set(set) => write::guardians_set(&ctx, set).await,
+            Guardians::Accept { user } => write::guardians_accept(&ctx, &user).await,
+            Guardians::Initiate { user, new_wallet } => {
+                write::guardians_initiate(&ctx, &user, &new_wallet).await
+            }
+            Guardians::Attest { recovery } => write::guardians_attest(&ctx, recovery).await,
+            Guardians::Cancel { recovery } => write::guardians_cancel(&ctx, recovery).await,
+            Guardians::Finalize { recovery } => write::guardians_finalize(&ctx, recovery).await,
+            Guardians::Status { user } => query::guardians(&ctx, user).await,
+            Guardians::Recovery { recovery } => query::recovery(&ctx, recovery).await,
+        },
     }
-    Ok(())
 }

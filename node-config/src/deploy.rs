@@ -45,19 +45,23 @@ pub enum DeployError {
     },
 }
 
-/// Where the contract bundles are: `SDV_CONTRACTS_DIR`, or the `ink` folder of the contracts'
-/// build directory under `$HOME/.cache/sdv`, which `./dev` uses.
-pub fn contracts_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SDV_CONTRACTS_DIR") {
-        return PathBuf::from(dir);
-    }
-    let cache = std::env::var_os("SDV_CACHE")
+/// The build cache `./dev` uses: `SDV_CACHE`, default `$HOME/.cache/sdv`.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("SDV_CACHE")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
             PathBuf::from(home).join(".cache/sdv")
-        });
-    cache.join("target-contracts/ink")
+        })
+}
+
+/// Where the contract bundles are: `SDV_CONTRACTS_DIR`, or the `ink` folder of the contracts'
+/// build directory in [`cache_dir`], which `./dev` uses.
+pub fn contracts_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SDV_CONTRACTS_DIR") {
+        return PathBuf::from(dir);
+    }
+    cache_dir().join("target-contracts/ink")
 }
 
 /// Where the bundles built with the `next-version` feature are (for upgrade tests):

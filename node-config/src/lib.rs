@@ -10,5 +10,5 @@ pub mod accounts;
 pub mod deploy;
 pub mod node;
 
-pub use deploy::{contracts_dir, deploy, DeployError, CONTRACTS};
+pub use deploy::{cache_dir, contracts_dir, deploy, DeployError, CONTRACTS};
 pub use node::{NodeError, NodeOptions, NodeProcess};

@@ -303,33 +303,8 @@ async fn vault_admins_create_propose_vote_and_veto_through_the_cli() {
 async fn guardians_recover_and_the_owner_cancels_through_the_cli() {
     // Given Dave, his three guardians and the wallet Eve.
     let (ctx, pool, mut indexer, sdv) = stack().await;
-    for (name, uri) in [
-        ("alice", "//Alice"),
-        ("bob", "//Bob"),
-        ("charlie", "//Charlie"),
-        ("dave", "//Dave"),
-        ("eve", "//Eve"),
-    ] {
-        sdv.import(name, uri);
-    }
-
     // When Dave names Alice, Bob and Charlie, and they accept.
-    sdv.ok(
-        Some("dave"),
-        &[
-            "guardians",
-            "set",
-            "--user-guardian",
-            "alice",
-            "--hardware-key",
-            "bob",
-            "--custodian",
-            "charlie",
-        ],
-    );
-    for g in ["alice", "bob", "charlie"] {
-        sdv.ok(Some(g), &["guardians", "accept", "dave"]);
-    }
+    guardians_of_dave(&sdv);
     caught_up(&ctx, &pool, &mut indexer).await;
     let status = sdv.json(Some("dave"), &["guardians", "status"]);
     assert_eq!(status["active"], true, "{status}");
@@ -552,31 +527,7 @@ async fn a_recovery_finalizes_after_its_timelock_through_the_cli() {
     // Given Dave's accepted guardians and a recovery toward Eve that reached its quorum.
     let mut ctx = TestContext::new().await;
     let mut sdv = Sdv::new(&ctx, None);
-    for (name, uri) in [
-        ("alice", "//Alice"),
-        ("bob", "//Bob"),
-        ("charlie", "//Charlie"),
-        ("dave", "//Dave"),
-        ("eve", "//Eve"),
-    ] {
-        sdv.import(name, uri);
-    }
-    sdv.ok(
-        Some("dave"),
-        &[
-            "guardians",
-            "set",
-            "--user-guardian",
-            "alice",
-            "--hardware-key",
-            "bob",
-            "--custodian",
-            "charlie",
-        ],
-    );
-    for g in ["alice", "bob", "charlie"] {
-        sdv.ok(Some(g), &["guardians", "accept", "dave"]);
-    }
+    guardians_of_dave(&sdv);
     let initiated = sdv.json(
         Some("bob"),
         &["guardians", "initiate", "dave", "--new-wallet", "eve"],
@@ -614,4 +565,34 @@ async fn a_recovery_finalizes_after_its_timelock_through_the_cli() {
         refused.starts_with("error: TeamVault refused: "),
         "{refused}"
     );
+}
+
+/// Imports Alice, Bob, Charlie, Dave and Eve; Dave names Alice (user), Bob (hardware key) and
+/// Charlie (custodian) as guardians, and the three accept.
+fn guardians_of_dave(sdv: &Sdv) {
+    for (name, uri) in [
+        ("alice", "//Alice"),
+        ("bob", "//Bob"),
+        ("charlie", "//Charlie"),
+        ("dave", "//Dave"),
+        ("eve", "//Eve"),
+    ] {
+        sdv.import(name, uri);
+    }
+    sdv.ok(
+        Some("dave"),
+        &[
+            "guardians",
+            "set",
+            "--user-guardian",
+            "alice",
+            "--hardware-key",
+            "bob",
+            "--custodian",
+            "charlie",
+        ],
+    );
+    for g in ["alice", "bob", "charlie"] {
+        sdv.ok(Some(g), &["guardians", "accept", "dave"]);
+    }
 }

@@ -164,13 +164,7 @@ fn kept_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("SDV_BENCH_CHAIN") {
         return PathBuf::from(dir);
     }
-    let cache = std::env::var_os("SDV_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_else(|| "/root".into());
-            PathBuf::from(home).join(".cache/sdv")
-        });
-    cache.join("bench-chain")
+    sdv_node_config::cache_dir().join("bench-chain")
 }
 
 /// The node's base path in the kept directory `dir`.

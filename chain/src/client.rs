@@ -379,28 +379,41 @@ impl Chain {
     }
 
     fn dispatch_error(&self, e: &DispatchError) -> Error {
-        let text = match e {
-            DispatchError::Module(m) => {
-                let metadata = self.client.metadata();
-                metadata
-                    .pallet_by_index(m.index)
-                    .and_then(|p| {
-                        p.error_variant_by_index(m.error[0])
-                            .map(|v| format!("{}::{}", p.name(), v.name))
-                    })
-                    .unwrap_or_else(|| format!("module {} error {:?}", m.index, m.error))
-            }
+        Error::Dispatch(self.describe_dispatch(e))
+    }
+
+    /// A runtime dispatch error in words, as `Pallet::Error` from the node's metadata.
+    pub fn describe_dispatch(&self, e: &DispatchError) -> String {
+        match e {
+            DispatchError::Module(m) => self
+                .client
+                .metadata()
+                .pallet_by_index(m.index)
+                .and_then(|p| {
+                    p.error_variant_by_index(m.error[0])
+                        .map(|v| format!("{}::{}", p.name(), v.name))
+                })
+                .unwrap_or_else(|| format!("module {} error {:?}", m.index, m.error)),
             other => format!("{other:?}"),
-        };
-        Error::Dispatch(text)
+        }
     }
 }
 
 fn with_margin(w: &Weight) -> Weight {
+    let (ref_time, proof_size) = gas_limit_for((w.ref_time, w.proof_size));
     Weight {
-        ref_time: w.ref_time + w.ref_time * GAS_MARGIN_PERCENT / 100,
-        proof_size: w.proof_size + w.proof_size * GAS_MARGIN_PERCENT / 100,
+        ref_time,
+        proof_size,
     }
+}
+
+/// The weight limit a call is sent with: what its dry run requires (ref_time, proof_size)
+/// plus [`GAS_MARGIN_PERCENT`].
+pub fn gas_limit_for((ref_time, proof_size): (u64, u64)) -> (u64, u64) {
+    (
+        ref_time + ref_time * GAS_MARGIN_PERCENT / 100,
+        proof_size + proof_size * GAS_MARGIN_PERCENT / 100,
+    )
 }
 
 fn sp_blake2_256(data: &[u8]) -> [u8; 32] {

@@ -19,7 +19,7 @@ mod recovery;
 mod vault;
 
 pub use bundle::{CallData, ContractBundle, Selector};
-pub use client::{Chain, DryRun, Instantiated, Submitted, GAS_MARGIN_PERCENT};
+pub use client::{gas_limit_for, Chain, DryRun, Instantiated, Submitted, GAS_MARGIN_PERCENT};
 pub use contract::Contract;
 pub use deployment::{DeployedContract, Deployment};
 pub use document::{DocumentNft, Mint};

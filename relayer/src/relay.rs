@@ -7,13 +7,13 @@ use std::{
 
 use sdv_chain::{
     contract_events, node,
-    node::runtime_types::{sp_runtime::DispatchError, sp_weights::weight_v2::Weight},
+    node::runtime_types::sp_weights::weight_v2::Weight,
     subxt::{
         config::DefaultExtrinsicParamsBuilder,
         tx::{Signer, SubmittableTransaction, TxProgress},
         utils::MultiAddress,
     },
-    AccountId, Chain, Client, ContractEvent, Deployment, Hash, NodeConfig, GAS_MARGIN_PERCENT,
+    AccountId, Chain, Client, ContractEvent, Deployment, Hash, NodeConfig,
 };
 
 use crate::{Error, Result};
@@ -51,11 +51,7 @@ pub struct Estimate {
 impl Estimate {
     /// The weight limit a call is sent with: the requirement plus the margin.
     pub fn gas_limit(&self) -> (u64, u64) {
-        let (r, p) = self.gas_required;
-        (
-            r + r * GAS_MARGIN_PERCENT / 100,
-            p + p * GAS_MARGIN_PERCENT / 100,
-        )
+        sdv_chain::gas_limit_for(self.gas_required)
     }
 }
 
@@ -428,10 +424,9 @@ impl<S: Signer<NodeConfig> + Send + Sync> Relayer<S> {
                     .find_first::<node::system::events::ExtrinsicFailed>()
                     .map_err(|e| transient(e.into()))?
                 {
-                    return Err(Failure::Permanent(Error::Dispatch(describe_dispatch(
-                        &chain,
-                        &failed.dispatch_error,
-                    ))));
+                    return Err(Failure::Permanent(Error::Dispatch(
+                        chain.describe_dispatch(&failed.dispatch_error),
+                    )));
                 }
                 let events = contract_events(events.iter(), &[])
                     .map_err(|e| Failure::Permanent(Error::Chain(e)))?;
@@ -569,53 +564,27 @@ fn classify(e: sdv_chain::subxt::Error) -> Failure {
     }
 }
 
-/// A runtime dispatch error as `Pallet::Error`.
-fn describe_dispatch(chain: &Chain, e: &DispatchError) -> String {
-    match e {
-        DispatchError::Module(m) => chain
-            .client()
-            .metadata()
-            .pallet_by_index(m.index)
-            .and_then(|p| {
-                p.error_variant_by_index(m.error[0])
-                    .map(|v| format!("{}::{}", p.name(), v.name))
-            })
-            .unwrap_or_else(|| format!("module {} error {:?}", m.index, m.error)),
-        other => format!("{other:?}"),
-    }
-}
-
 /// The refusal of a contract, decoded to its typed error when the contract is known.
 pub fn describe_revert(contract: &str, data: &[u8]) -> Error {
-    use codec::Decode;
-    use sdv_types::{document, governance, recovery, vault};
-    // A refusal answers `Result<Result<T, E>, LangError>::Ok(Err(e))`.
-    let (name, description) = match data {
-        [0, 1, rest @ ..] => {
-            let mut input = rest;
-            match contract {
-                "team_vault" => vault::Error::decode(&mut input)
-                    .ok()
-                    .map(|e| (e.name().to_owned(), e.description().to_owned())),
-                "document_nft" => document::Error::decode(&mut input)
-                    .ok()
-                    .map(|e| (e.name().to_owned(), e.description().to_owned())),
-                "validator_governance" => governance::Error::decode(&mut input)
-                    .ok()
-                    .map(|e| (format!("{e:?}"), e.description().to_owned())),
-                "guardian_recovery" => recovery::Error::decode(&mut input)
-                    .ok()
-                    .map(|e| (format!("{e:?}"), e.description().to_owned())),
-                _ => None,
-            }
-            .unwrap_or_else(|| {
-                (
-                    "Reverted".to_owned(),
-                    format!("the contract reverted with 0x{}", hex::encode(data)),
-                )
-            })
-        }
-        _ => (
+    let reverted = sdv_chain::Error::Reverted(data.to_vec());
+    let named = match contract {
+        "team_vault" => reverted
+            .vault_error()
+            .map(|e| (e.name().to_owned(), e.description())),
+        "document_nft" => reverted
+            .document_error()
+            .map(|e| (e.name().to_owned(), e.description())),
+        "validator_governance" => reverted
+            .governance_error()
+            .map(|e| (format!("{e:?}"), e.description())),
+        "guardian_recovery" => reverted
+            .recovery_error()
+            .map(|e| (format!("{e:?}"), e.description())),
+        _ => None,
+    };
+    let (name, description) = match named {
+        Some((name, description)) => (name, description.to_owned()),
+        None => (
             "Reverted".to_owned(),
             format!("the contract reverted with 0x{}", hex::encode(data)),
         ),

@@ -144,13 +144,11 @@ struct DueRange {
     /// `expiry` (active documents whose retention ends), `deletion` (scheduled deletions
     /// whose notice ends) or both when absent.
     due: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
 }
 
 /// Documents whose retention ends (`expiry`) or whose deletion notice ends (`deletion`) in
 /// `[from_ms, to_ms)`, soonest first: what the retention scheduler acts on.
-async fn due(State(state): State<AppState>, Q(range): Q<DueRange>) -> ApiResult {
+async fn due(State(state): State<AppState>, Q(range): Q<DueRange>, Q(page): Q<Page>) -> ApiResult {
     let (Some(from), Some(to)) = (range.from_ms, range.to_ms) else {
         return Err(ApiError::bad_request(
             "from_ms and to_ms (milliseconds since the Unix epoch) are required",
@@ -166,11 +164,7 @@ async fn due(State(state): State<AppState>, Q(range): Q<DueRange>) -> ApiResult 
         .as_deref()
         .map(|d| one_of(d, "due date", &["expiry", "deletion"]))
         .transpose()?;
-    let (limit, offset) = Page {
-        limit: range.limit,
-        offset: range.offset,
-    }
-    .checked()?;
+    let (limit, offset) = page.checked()?;
     let mut s = Snapshot::begin(&state.pool).await?;
     let rows = sqlx::query(&format!(
         "SELECT * FROM (

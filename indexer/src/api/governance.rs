@@ -104,23 +104,21 @@ async fn validators(State(state): State<AppState>, Q(page): Q<Page>) -> ApiResul
 struct ProposalFilter {
     state: Option<String>,
     kind: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
 }
 
 /// Proposals by id, optionally only those in a state (`ready`: what a keeper executes) or of
 /// a kind.
-async fn proposals(State(state): State<AppState>, Q(filter): Q<ProposalFilter>) -> ApiResult {
+async fn proposals(
+    State(state): State<AppState>,
+    Q(filter): Q<ProposalFilter>,
+    Q(page): Q<Page>,
+) -> ApiResult {
     let wanted = filter
         .state
         .as_deref()
         .map(|s| one_of(s, "proposal state", STATES))
         .transpose()?;
-    let (limit, offset) = Page {
-        limit: filter.limit,
-        offset: filter.offset,
-    }
-    .checked()?;
+    let (limit, offset) = page.checked()?;
     let mut s = Snapshot::begin(&state.pool).await?;
     let now = s.now_ms();
     let rows: Vec<Proposal> = sqlx::query_as(&format!(
@@ -209,17 +207,15 @@ async fn votes(
 struct ParameterFilter {
     /// Only names that start with it (`tier_params/`, `role/`).
     prefix: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
 }
 
 /// The parameters in force, by name.
-async fn parameters(State(state): State<AppState>, Q(filter): Q<ParameterFilter>) -> ApiResult {
-    let (limit, offset) = Page {
-        limit: filter.limit,
-        offset: filter.offset,
-    }
-    .checked()?;
+async fn parameters(
+    State(state): State<AppState>,
+    Q(filter): Q<ParameterFilter>,
+    Q(page): Q<Page>,
+) -> ApiResult {
+    let (limit, offset) = page.checked()?;
     let mut s = Snapshot::begin(&state.pool).await?;
     let rows: Vec<ParameterRow> = sqlx::query_as(
         "SELECT * FROM parameters WHERE starts_with(name, $1)
@@ -249,22 +245,20 @@ async fn parameters(State(state): State<AppState>, Q(filter): Q<ParameterFilter>
 struct ReleaseFilter {
     image: Option<String>,
     track: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
 }
 
 /// Approved releases per image and track, the newest first.
-async fn releases(State(state): State<AppState>, Q(filter): Q<ReleaseFilter>) -> ApiResult {
+async fn releases(
+    State(state): State<AppState>,
+    Q(filter): Q<ReleaseFilter>,
+    Q(page): Q<Page>,
+) -> ApiResult {
     let track = filter
         .track
         .as_deref()
         .map(|t| one_of(t, "track", &["devnet", "testnet", "mainnet"]))
         .transpose()?;
-    let (limit, offset) = Page {
-        limit: filter.limit,
-        offset: filter.offset,
-    }
-    .checked()?;
+    let (limit, offset) = page.checked()?;
     let mut s = Snapshot::begin(&state.pool).await?;
     let rows: Vec<ReleaseRow> = sqlx::query_as(
         "SELECT * FROM releases

@@ -109,7 +109,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Q<T> {
     }
 }
 
-/// A page of a list.
+/// A page of a list, read from the query string beside a handler's own filters.
 #[derive(Debug, Deserialize)]
 struct Page {
     limit: Option<i64>,

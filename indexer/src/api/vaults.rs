@@ -49,23 +49,14 @@ struct Operation {
 struct OperationFilter {
     /// Only operations in this state (`ready`: what a keeper executes).
     state: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
 }
 
 impl OperationFilter {
-    fn checked(&self) -> Result<(Option<&str>, i64, i64), ApiError> {
-        let state = self
-            .state
+    fn state(&self) -> Result<Option<&str>, ApiError> {
+        self.state
             .as_deref()
             .map(|s| one_of(s, "operation state", STATES))
-            .transpose()?;
-        let (limit, offset) = Page {
-            limit: self.limit,
-            offset: self.offset,
-        }
-        .checked()?;
-        Ok((state, limit, offset))
+            .transpose()
     }
 }
 
@@ -194,9 +185,11 @@ async fn operations_of_vault(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Q(filter): Q<OperationFilter>,
+    Q(page): Q<Page>,
 ) -> ApiResult {
     let id = number(&id, "vault id")?;
-    let (wanted, limit, offset) = filter.checked()?;
+    let wanted = filter.state()?;
+    let (limit, offset) = page.checked()?;
     let mut s = Snapshot::begin(&state.pool).await?;
     let now = s.now_ms();
     let ops: Vec<Operation> = sqlx::query_as(&format!(
@@ -215,8 +208,13 @@ async fn operations_of_vault(
 }
 
 /// Operations of every vault, optionally only those in a state.
-async fn operations(State(state): State<AppState>, Q(filter): Q<OperationFilter>) -> ApiResult {
-    let (wanted, limit, offset) = filter.checked()?;
+async fn operations(
+    State(state): State<AppState>,
+    Q(filter): Q<OperationFilter>,
+    Q(page): Q<Page>,
+) -> ApiResult {
+    let wanted = filter.state()?;
+    let (limit, offset) = page.checked()?;
     let mut s = Snapshot::begin(&state.pool).await?;
     let now = s.now_ms();
     let ops: Vec<Operation> = sqlx::query_as(&format!(

@@ -217,6 +217,23 @@ impl DocumentNft {
             .await
     }
 
+    /// The token of a ciphertext hash.
+    pub async fn token_by_hash(&self, sha256: Hash32) -> Result<Option<TokenId>> {
+        self.query(CallData::message("token_by_hash").arg(&sha256))
+            .await
+    }
+
+    /// A holder's tier (`None` for a vault that does not exist or a revoked wallet).
+    pub async fn tier_of(&self, holder: Holder) -> Result<Option<Tier>> {
+        self.query(CallData::message("tier_of").arg(&holder)).await
+    }
+
+    /// Whether a wallet was replaced by a recovery.
+    pub async fn is_revoked(&self, wallet: &AccountId) -> Result<bool> {
+        self.query(CallData::message("is_revoked").arg(&to_ink_account(wallet)))
+            .await
+    }
+
     /// PSP34 `owner_of`.
     pub async fn owner_of(&self, id: TokenId) -> Result<Option<sdv_types::AccountId>> {
         self.query(CallData::message("PSP34::owner_of").arg(&Id::U64(id)))

@@ -1,6 +1,7 @@
 //! Typed calls of the ValidatorGovernance contract.
 
 use sdv_types::governance::{
+    Tier, TierParams,
     Error as GovernanceError, Proposal, ProposalCreated, ProposalId, ProposalKind, ProposalState,
 };
 use subxt::tx::Signer;
@@ -79,6 +80,12 @@ impl Governance {
     /// A proposal's state now.
     pub async fn state(&self, id: ProposalId) -> Result<Option<ProposalState>> {
         self.query(CallData::message("proposal_state").arg(&id))
+            .await
+    }
+
+    /// A tier's limits as governance sets them.
+    pub async fn tier_params(&self, tier: Tier) -> Result<TierParams> {
+        self.query(CallData::message("tier_params").arg(&tier))
             .await
     }
 }

@@ -115,6 +115,16 @@ impl TeamVault {
             .await
     }
 
+    /// Whether an account administers a vault.
+    pub async fn is_admin(&self, vault: VaultId, account: &AccountId) -> Result<bool> {
+        self.query(
+            CallData::message("is_admin")
+                .arg(&vault)
+                .arg(&crate::to_ink_account(account)),
+        )
+        .await
+    }
+
     /// Whether the vault is read-only now.
     pub async fn is_read_only(&self, vault: VaultId) -> Result<Option<bool>> {
         self.query(CallData::message("is_read_only").arg(&vault))

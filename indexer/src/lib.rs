@@ -11,8 +11,18 @@ pub mod store;
 
 use sdv_chain::{AccountId, Deployment};
 
-/// The database migrations, embedded in the binary.
+/// The database migrations, embedded in the binary (versions 1 to 99; the relayer's outbox,
+/// the storage service and the notification service number theirs from 100, 200 and 300, so
+/// they can share one database).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Applies the indexer's migrations to a database that other services may share: the versions
+/// of theirs are not an error.
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await
+}
 
 /// What can go wrong in the indexer.
 #[derive(Debug, thiserror::Error)]

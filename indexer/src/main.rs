@@ -94,8 +94,7 @@ async fn main() -> anyhow::Result<()> {
         .connect(&args.database_url)
         .await
         .context("connecting to PostgreSQL")?;
-    sdv_indexer::MIGRATOR
-        .run(&pool)
+    sdv_indexer::migrate(&pool)
         .await
         .context("applying the migrations")?;
     if args.reset {

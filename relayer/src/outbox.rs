@@ -25,9 +25,12 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// killed) right after a submission and before recording it, so a test can `kill -9` it there.
 pub const PAUSE_AFTER_SUBMIT_VAR: &str = "SDV_RELAYER_PAUSE_AFTER_SUBMIT";
 
-/// Applies the outbox's migrations.
+/// Applies the outbox's migrations (versions from 100) to a database that the services that
+/// enqueue share: their migrations are not an error.
 pub async fn migrate(pool: &PgPool) -> Result<()> {
-    MIGRATOR.run(pool).await?;
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator.run(pool).await?;
     Ok(())
 }
 

@@ -1,0 +1,307 @@
+//! The retention scheduler (spec section 6).
+//!
+//! Each pass, at the chain's time (the finalized time the indexer reports, so a moved node
+//! clock moves it too):
+//! 1. a document whose expiry is within 30 days gets its notice recorded on-chain
+//!    (`notice_deletion`, by the retention executor through the relayer's outbox);
+//! 2. a document whose deletion is scheduled gets the notice sent through the notification
+//!    service (mail and push): its name, upload date, retention policy and deletion date;
+//! 3. a document whose deletion is due is checked once more on the chain itself (still
+//!    scheduled and due, neither permanent nor copied to Arweave: an extension cancels the
+//!    deletion), its object reference is released (S3 deletes the object when no other document
+//!    uses it), and only then is the deletion confirmed on-chain (`confirm_deletion`);
+//! 4. an upload whose retention the chain raised to its class's floor is notified
+//!    (`retention_upgraded`);
+//! 5. idle uploads expire, and references of refused mints are released.
+//!
+//! Every step is recorded once (`storage_retention_steps`), so a pass can crash anywhere and
+//! the next one continues.
+
+use std::time::Duration;
+
+use sdv_chain::CallData;
+use sdv_types::document::RetentionOption;
+use serde_json::{json, Value};
+
+use crate::{objects, parse_account, parse_hash, read::indexer_get, upload, ApiError, ApiResult, AppState};
+
+/// Notices are recorded this long before expiry, and deletion waits at least this long.
+pub const NOTICE_PERIOD_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
+/// Runs a pass every `every` until the process stops.
+pub async fn run(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match pass(&state).await {
+            Ok(report) if report != Report::default() => tracing::info!(?report, "retention pass"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e.message, "retention pass failed; the next one retries"),
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Notices enqueued on-chain.
+    pub noticed: usize,
+    /// Notices sent to owners.
+    pub notified: usize,
+    /// Documents deleted.
+    pub deleted: usize,
+    /// Retention upgrades notified.
+    pub upgrades: usize,
+    /// Uploads expired.
+    pub expired: usize,
+    /// References of refused mints released.
+    pub refused: usize,
+}
+
+async fn step_done(state: &AppState, step: &str) -> ApiResult<bool> {
+    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM storage_retention_steps WHERE step = $1)")
+        .bind(step)
+        .fetch_one(state.pool())
+        .await?)
+}
+
+async fn mark_done(state: &AppState, step: &str, token_id: i64) -> ApiResult<()> {
+    sqlx::query("INSERT INTO storage_retention_steps (step, token_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+        .bind(step)
+        .bind(token_id)
+        .execute(state.pool())
+        .await?;
+    Ok(())
+}
+
+/// Enqueues a retention executor call once under `key`.
+async fn enqueue_executor(state: &AppState, key: &str, call: CallData) -> ApiResult<bool> {
+    let mut conn = state.pool().acquire().await?;
+    sdv_relayer::outbox::enqueue(&mut conn, key, &state.config().executor, &state.config().document_nft, &call.into_bytes())
+        .await
+        .map_err(|e| ApiError::unavailable("the outbox", e))
+}
+
+fn items(page: Option<Value>) -> Vec<Value> {
+    page.and_then(|p| p["items"].as_array().cloned()).unwrap_or_default()
+}
+
+fn date(ms: i64) -> String {
+    // A civil date from days since the epoch (Howard Hinnant's algorithm), no time zone.
+    let days = ms.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+fn retention_words(name: &str) -> &'static str {
+    match name {
+        "minimum" => "Minimum (1 year)",
+        "standard" => "Standard (3 years)",
+        "extended" => "Extended (5 years)",
+        "regulatory_us_tax" => "Regulatory, US tax (7 years)",
+        "long_term" => "Long-term (10 years)",
+        "indefinite" => "Indefinite (no expiry)",
+        "permanent" => "Permanent (Arweave)",
+        _ => "unknown",
+    }
+}
+
+/// The name and upload time of the upload that stored `sha`.
+async fn upload_facts(state: &AppState, sha: &[u8; 32]) -> ApiResult<(Option<String>, Option<i64>)> {
+    let row: Option<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT name, (extract(epoch FROM finished_at) * 1000)::BIGINT FROM storage_uploads
+         WHERE sha256 = $1 AND state = 'stored' ORDER BY finished_at LIMIT 1",
+    )
+    .bind(&sha[..])
+    .fetch_optional(state.pool())
+    .await?;
+    Ok(row.map_or((None, None), |(n, t)| (n, Some(t))))
+}
+
+/// Asks the notification service to notify `account`, once per `key`.
+async fn notify(state: &AppState, key: &str, account: &str, kind: &str, subject: &str, facts: Vec<(String, String)>) -> ApiResult<()> {
+    let config = state.config();
+    let body = json!({
+        "idempotency_key": key,
+        "account": account,
+        "kind": kind,
+        "subject": subject,
+        "facts": facts.into_iter().map(|(l, v)| json!([l, v])).collect::<Vec<_>>(),
+    });
+    let api_key = config.notify_api_key.expose_str().map_err(|e| ApiError::unavailable("the notification service", e))?;
+    let response = state
+        .http()
+        .post(format!("{}/v1/notices", config.notify_url))
+        .header("x-api-key", api_key)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| ApiError::unavailable("the notification service", e))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        return Err(ApiError::unavailable("the notification service", format!("{status}: {text}")));
+    }
+    Ok(())
+}
+
+fn account_hex(wallet: &Value) -> Option<String> {
+    wallet.as_str().and_then(parse_account).map(|a| format!("0x{}", hex::encode(a.0)))
+}
+
+/// One pass of the scheduler.
+pub async fn pass(state: &AppState) -> ApiResult<Report> {
+    let mut report = Report {
+        expired: upload::expire_idle(state).await?,
+        refused: objects::release_refused(state).await?,
+        ..Report::default()
+    };
+    // The chain's time: the finalized block's, as the indexer last saw it.
+    let now = chain_time(state).await?;
+
+    // 1. Notices on-chain for what expires within 30 days.
+    let expiring = items(indexer_get(state, &format!("/documents/due?from_ms=0&to_ms={}&due=expiry&limit=500", now + NOTICE_PERIOD_MS)).await?);
+    for item in &expiring {
+        let document = &item["document"];
+        let (Some(id), Some(expiry)) = (document["token_id"].as_i64(), document["expiry_ms"].as_i64()) else {
+            continue;
+        };
+        if document["arweave"]["tx"].is_string() || document["retention"] == "permanent" {
+            continue;
+        }
+        let key = format!("notice:{id}:{expiry}");
+        if enqueue_executor(state, &key, CallData::message("notice_deletion").arg(&(id as u64))).await? {
+            report.noticed += 1;
+        }
+    }
+
+    // 2 and 3. Scheduled deletions: tell the owner, then delete what is due.
+    let scheduled = items(indexer_get(state, &format!("/documents/due?from_ms=0&to_ms={}&due=deletion&limit=500", i64::MAX)).await?);
+    for item in &scheduled {
+        let document = &item["document"];
+        let (Some(id), Some(due), Some(sha)) = (
+            document["token_id"].as_i64(),
+            document["deletion_due_ms"].as_i64(),
+            document["sha256"].as_str().and_then(parse_hash),
+        ) else {
+            continue;
+        };
+        let notice_step = format!("notified:{id}:{due}");
+        if !step_done(state, &notice_step).await? {
+            if let Some(account) = account_hex(&document["owner_wallet"]) {
+                let (name, uploaded) = upload_facts(state, &sha).await?;
+                let retention = document["retention"].as_str().unwrap_or_default();
+                let facts = vec![
+                    ("Document".to_owned(), name.unwrap_or_else(|| format!("document {id}"))),
+                    ("Uploaded".to_owned(), uploaded.map_or_else(|| format!("block {}", document["minted_block"]), date)),
+                    ("Retention policy".to_owned(), retention_words(retention).to_owned()),
+                    ("Scheduled deletion".to_owned(), date(due)),
+                    ("Token".to_owned(), id.to_string()),
+                ];
+                notify(state, &notice_step, &account, "deletion_notice", &format!("Document {id} will be deleted on {}", date(due)), facts).await?;
+            }
+            mark_done(state, &notice_step, id).await?;
+            report.notified += 1;
+        }
+        if due > now {
+            continue;
+        }
+        let delete_step = format!("delete:{id}:{due}");
+        if step_done(state, &delete_step).await? {
+            continue;
+        }
+        // The chain decides, not the mirror: an extension may have cancelled the deletion.
+        let Some(on_chain) = state.documents().document(id as u64).await? else {
+            continue;
+        };
+        let still_due = on_chain.deletion.is_some_and(|d| d.due <= now as u64 && d.due == due as u64)
+            && on_chain.deleted_at.is_none()
+            && on_chain.retention != RetentionOption::Permanent
+            && on_chain.replicas.arweave.is_none();
+        if !still_due {
+            continue;
+        }
+        objects::release_document(state, &sha, &format!("retention deletion of document {id}")).await?;
+        enqueue_executor(state, &delete_step, CallData::message("confirm_deletion").arg(&(id as u64))).await?;
+        mark_done(state, &delete_step, id).await?;
+        report.deleted += 1;
+    }
+
+    // 4. Retention raised to a floor at mint.
+    report.upgrades = notify_upgrades(state).await?;
+    Ok(report)
+}
+
+/// The finalized chain time the indexer reports (ms).
+pub async fn chain_time(state: &AppState) -> ApiResult<i64> {
+    let url = format!("{}/health", state.config().indexer_url);
+    let body: Value = state
+        .http()
+        .get(url)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| ApiError::unavailable("the indexer", e))?
+        .json()
+        .await
+        .map_err(|e| ApiError::unavailable("the indexer", e))?;
+    body["at_time_ms"]
+        .as_i64()
+        .ok_or_else(|| ApiError::unavailable("the indexer", "it has indexed no block yet"))
+}
+
+async fn notify_upgrades(state: &AppState) -> ApiResult<usize> {
+    let rows: Vec<(String, Vec<u8>, String, Option<String>)> = sqlx::query_as(
+        "SELECT u.id, u.sha256, u.retention, u.name FROM storage_uploads u
+         JOIN relayer_outbox o ON o.idempotency_key = u.mint_key
+         WHERE u.state = 'stored' AND NOT u.upgrade_checked AND o.status = 'finalized'",
+    )
+    .fetch_all(state.pool())
+    .await?;
+    let mut sent = 0;
+    for (id, sha, chosen, name) in rows {
+        let Some(document) = indexer_get(state, &format!("/documents/by-sha256/{}", hex::encode(&sha))).await? else {
+            continue; // not indexed yet
+        };
+        let applied = document["retention"].as_str().unwrap_or_default();
+        if applied != chosen {
+            if let Some(account) = account_hex(&document["owner_wallet"]) {
+                let token = document["token_id"].as_i64().unwrap_or_default();
+                let facts = vec![
+                    ("Document".to_owned(), name.unwrap_or_else(|| format!("document {token}"))),
+                    ("Class".to_owned(), document["class"].as_str().unwrap_or_default().to_owned()),
+                    ("Chosen retention".to_owned(), retention_words(&chosen).to_owned()),
+                    ("Applied retention".to_owned(), retention_words(applied).to_owned()),
+                    ("Expires".to_owned(), document["expiry_ms"].as_i64().map_or_else(|| "never".to_owned(), date)),
+                ];
+                notify(state, &format!("upgrade:{id}"), &account, "retention_upgraded", &format!("Retention of document {token} raised to its regulatory minimum"), facts).await?;
+                sent += 1;
+            }
+        }
+        sqlx::query("UPDATE storage_uploads SET upgrade_checked = true WHERE id = $1")
+            .bind(&id)
+            .execute(state.pool())
+            .await?;
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::date;
+
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(951_782_400_000), "2000-02-29");
+        assert_eq!(date(1_767_225_600_000), "2026-01-01");
+    }
+}

@@ -100,13 +100,45 @@ ensure_node() {
   say "node built in $(elapsed "$t0")"
 }
 
+ensure_garage() {
+  # `garage cargo:2.5.0 [features: ...]` when built from crates.io.
+  if garage --version 2>/dev/null | grep -qE "[ :v]$GARAGE_VERSION( |$)"; then return; fi
+  install_prebuilt garage "$GARAGE_VERSION" && return
+  say "building garage $GARAGE_VERSION from crates.io (about 14 minutes on 2 cores)"
+  local t0; t0=$(date +%s)
+  cargo install garage --version "$GARAGE_VERSION" --locked
+  say "garage built in $(elapsed "$t0")"
+}
+
+# The PyPI packages, for whoever runs ./dev: root installs for every user, anyone else (outside
+# a virtualenv) into their own site-packages. Debian's Python refuses pip outside a virtualenv
+# (PEP 668) unless told --break-system-packages; the packages are pinned and few, so we say so.
+ensure_python_packages() {
+  python3 -c 'import aiosmtpd' 2>/dev/null && return
+  local user=() out
+  if [ "$(id -u)" != 0 ] && python3 -c 'import sys; sys.exit(sys.prefix != sys.base_prefix)'; then
+    user=(--user)
+  fi
+  say "installing from PyPI: ${PYTHON_PACKAGES[*]}"
+  out="$(python3 -m pip install -q "${user[@]}" "${PYTHON_PACKAGES[@]}" 2>&1)" && return
+  if grep -q externally-managed-environment <<< "$out"; then
+    python3 -m pip install -q "${user[@]}" --break-system-packages "${PYTHON_PACKAGES[@]}" ||
+      die "pip could not install ${PYTHON_PACKAGES[*]} (see above)"
+  else
+    printf '%s\n' "$out" >&2
+    die "pip could not install ${PYTHON_PACKAGES[*]} (see above)"
+  fi
+}
+
 ensure_tools() {
   local t0; t0=$(date +%s)
   ensure_debian
+  ensure_python_packages
   ensure_contracts_toolchain
   ensure_cargo_contract
   ensure_node
-  say "tools ready ($(elapsed "$t0")): $("$NODE_BIN" --version | head -n 1), $(cargo contract --version)"
+  ensure_garage
+  say "tools ready ($(elapsed "$t0")): $("$NODE_BIN" --version | head -n 1), $(cargo contract --version), $(garage --version | cut -d' ' -f1-2)"
 }
 
 # --- builds -------------------------------------------------------------------------------
@@ -155,6 +187,15 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# free_ports N: N distinct free loopback ports on one line (all held open while chosen).
+free_ports() {
+  python3 -c '
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
+
 # pg_start DIR PORT: a project-local cluster in DIR on 127.0.0.1:PORT, user sdv, trust auth.
 pg_start() {
   local dir="$1" port="$2" bin; bin="$(pg_bin)"
@@ -174,6 +215,110 @@ pg_stop() {
   pg_run "$(pg_bin)/pg_ctl" -D "$dir" -m fast -w stop >/dev/null 2>&1 || true
 }
 
+# --- Garage (S3) --------------------------------------------------------------------------
+
+garage_cli() {
+  local dir="$1"; shift
+  garage -c "$dir/garage.toml" "$@"
+}
+
+# garage_fail DIR MESSAGE: shows the end of the server's log, stops it and gives up.
+garage_fail() {
+  tail -n 20 "$1/garage.log" >&2 2>/dev/null || true
+  garage_stop "$1"
+  die "$2 (log above, full log in $1/garage.log)"
+}
+
+# garage_start DIR: a single-node Garage with its data, config, log and pid in DIR, on free
+# loopback ports, with the access key `sdv` allowed to read, write and own the bucket
+# $SDV_S3_BUCKET (default jil-sdv). Writes DIR/s3.env with the SDV_S3_* variables a client
+# needs. A DIR from an earlier run keeps its data, layout, key and bucket (on new ports).
+garage_start() {
+  local dir="$1" bucket="${SDV_S3_BUCKET:-jil-sdv}" rpc_port s3_port admin_port secret
+  garage_stop "$dir" # a server of an earlier run that was not stopped
+  mkdir -p "$dir/meta" "$dir/data"
+  read -r rpc_port s3_port admin_port <<< "$(free_ports 3)"
+  secret="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  # Path-style requests only (http://127.0.0.1:port/bucket/key), so no root_domain; the admin
+  # API serves /health without a token and the CLI talks RPC, so no admin token either.
+  ( umask 077; cat > "$dir/garage.toml" <<EOF
+metadata_dir = "$dir/meta"
+data_dir = "$dir/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$rpc_port"
+rpc_public_addr = "127.0.0.1:$rpc_port"
+rpc_secret = "$secret"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$s3_port"
+
+[admin]
+api_bind_addr = "127.0.0.1:$admin_port"
+EOF
+  )
+  garage -c "$dir/garage.toml" server >> "$dir/garage.log" 2>&1 &
+  echo $! > "$dir/garage.pid"
+  local waited=0
+  until garage_cli "$dir" status >/dev/null 2>&1; do
+    kill -0 "$(cat "$dir/garage.pid")" 2>/dev/null || garage_fail "$dir" "Garage exited at start"
+    sleep 0.2; waited=$((waited + 1))
+    [ "$waited" -lt 150 ] || garage_fail "$dir" "Garage did not answer in 30 s"
+  done
+  # One node in zone dc1 holding every partition: layout version 1, once per DIR.
+  local layout id
+  layout="$(garage_cli "$dir" layout show 2>&1)" || garage_fail "$dir" "garage layout show failed: $layout"
+  if ! grep -q '^Current cluster layout version: [1-9]' <<< "$layout"; then
+    id="$(garage_cli "$dir" node id -q 2>/dev/null)" || garage_fail "$dir" "garage node id failed"
+    garage_cli "$dir" layout assign -z dc1 -c 1G "${id%%@*}" >/dev/null ||
+      garage_fail "$dir" "garage layout assign failed"
+    garage_cli "$dir" layout apply --version 1 >/dev/null || garage_fail "$dir" "garage layout apply failed"
+  fi
+  garage_cli "$dir" key info sdv >/dev/null 2>&1 || garage_cli "$dir" key create sdv >/dev/null ||
+    garage_fail "$dir" "garage key create sdv failed"
+  garage_cli "$dir" bucket info "$bucket" >/dev/null 2>&1 || garage_cli "$dir" bucket create "$bucket" >/dev/null ||
+    garage_fail "$dir" "garage bucket create $bucket failed"
+  garage_cli "$dir" bucket allow --read --write --owner "$bucket" --key sdv >/dev/null ||
+    garage_fail "$dir" "garage bucket allow on $bucket failed"
+  local key_id secret_key
+  key_id="$(garage_cli "$dir" key info --key-id sdv)" || garage_fail "$dir" "garage key info failed"
+  secret_key="$(garage_cli "$dir" key info --secret-key sdv)" || garage_fail "$dir" "garage key info failed"
+  ( umask 077; cat > "$dir/s3.env" <<EOF
+SDV_S3_ENDPOINT=http://127.0.0.1:$s3_port
+SDV_S3_REGION=garage
+SDV_S3_BUCKET=$bucket
+SDV_S3_ACCESS_KEY_ID=$key_id
+SDV_S3_SECRET_ACCESS_KEY=$secret_key
+EOF
+  )
+  # Ready when the admin API says so ("Garage is fully operational": layout applied, quorum).
+  waited=0
+  until curl -sf -m 3 -o /dev/null "http://127.0.0.1:$admin_port/health"; do
+    sleep 0.2; waited=$((waited + 1))
+    [ "$waited" -lt 150 ] || garage_fail "$dir" "Garage was not healthy in 30 s"
+  done
+  s3_answers "http://127.0.0.1:$s3_port" || garage_fail "$dir" "Garage's S3 API does not answer on port $s3_port"
+}
+
+# garage_stop DIR: stops the Garage of DIR by its pid (a clean shutdown takes a few seconds).
+garage_stop() {
+  local dir="$1" pid
+  [ -f "$dir/garage.pid" ] || return 0
+  pid="$(cat "$dir/garage.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$dir/garage.pid"
+}
+
+# s3_answers URL: any HTTP answer at all (Garage says 403 to anonymous requests).
+s3_answers() {
+  [ "$(curl -s -m 3 -o /dev/null -w '%{http_code}' "$1/" 2>/dev/null)" != 000 ]
+}
+
 # --- commands -----------------------------------------------------------------------------
 
 cmd_test() {
@@ -181,14 +326,22 @@ cmd_test() {
   ensure_tools
   build_contracts
   build_upgrade_contracts
-  local pgdir port
+  local pgdir port s3dir
   pgdir="$(mktemp -d /tmp/sdv-test-pg.XXXXXX)"
+  s3dir="$(mktemp -d /tmp/sdv-test-garage.XXXXXX)"
   port="$(free_port)"
   # shellcheck disable=SC2064
-  trap "pg_stop '$pgdir'; rm -rf '$pgdir' '$pgdir.tests.log'" EXIT
+  trap "pg_stop '$pgdir'; garage_stop '$s3dir'; rm -rf '$pgdir' '$pgdir.tests.log' '$s3dir'" EXIT
   pg_start "$pgdir" "$port"
   export DATABASE_URL="postgres://sdv@127.0.0.1:$port/postgres"
   say "PostgreSQL for the tests on 127.0.0.1:$port"
+  # One Garage for the whole run; the tests find it by the SDV_S3_* variables.
+  garage_start "$s3dir"
+  set -a
+  # shellcheck source=/dev/null
+  source "$s3dir/s3.env"
+  set +a
+  say "Garage (S3) for the tests at $SDV_S3_ENDPOINT, bucket $SDV_S3_BUCKET"
   local log="$pgdir.tests.log"
   say "contract unit tests (Rust $CONTRACTS_TOOLCHAIN)"
   ( cd "$ROOT/contracts" && CARGO_TARGET_DIR="$CONTRACTS_TARGET" cargo test --workspace "$@" ) 2>&1 | tee "$log"
@@ -218,6 +371,8 @@ cmd_up() {
   echo "$pgdir" > "$STATE/pg.dir"
   echo "postgres://sdv@127.0.0.1:$pg_port/postgres" > "$STATE/database.url"
   trap 'echo; cmd_down; exit 0' INT TERM
+  say "starting Garage (S3)"
+  garage_start "$STATE/garage"
 
   say "starting the node and deploying the contracts"
   "$CARGO_TARGET_DIR/debug/sdv-devnet" up --base-path "$STATE/chain" \
@@ -265,6 +420,10 @@ cmd_down() {
     fi
     rm -f "$STATE/devnet.pid" "$STATE/node.pid"
   fi
+  if [ -f "$STATE/garage/garage.pid" ]; then
+    say "stopping Garage (pid $(cat "$STATE/garage/garage.pid"))"
+    garage_stop "$STATE/garage"
+  fi
   if [ -f "$STATE/pg.dir" ]; then
     say "stopping PostgreSQL"
     pg_stop "$(cat "$STATE/pg.dir")"
@@ -295,6 +454,13 @@ cmd_status() {
   else
     printf '%-22s %-50s %s\n' postgresql "${db:--}" down; ok=1
   fi
+  local s3
+  s3="$(sed -n 's/^SDV_S3_ENDPOINT=//p' "$STATE/garage/s3.env" 2>/dev/null || true)"
+  if [ -n "$s3" ] && s3_answers "$s3"; then
+    printf '%-22s %-50s %s\n' "s3 (garage)" "$s3 (env: $STATE/garage/s3.env)" up
+  else
+    printf '%-22s %-50s %s\n' "s3 (garage)" "${s3:--}" "down (log $STATE/garage/garage.log)"; ok=1
+  fi
   local ipid api health
   ipid="$(cat "$STATE/indexer.pid" 2>/dev/null || true)"
   api="$(cat "$STATE/indexer.url" 2>/dev/null || true)"
@@ -317,10 +483,10 @@ PY
 }
 
 cmd_bench() {
-  local group="${1:-all}" all=(contracts indexer relayer) groups g
+  local group="${1:-all}" all=(contracts indexer relayer storage) groups g
   case "$group" in
     all) groups=("${all[@]}") ;;
-    contracts|indexer|relayer) groups=("$group") ;;
+    contracts|indexer|relayer|storage) groups=("$group") ;;
     *) die "unknown benchmark group: $group (groups: ${all[*]})" ;;
   esac
   ensure_tools
@@ -328,10 +494,12 @@ cmd_bench() {
   # Throughput figures only mean something from an optimized build.
   say "building sdv-bench (release)"
   cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p sdv-system-tests --bin sdv-bench
-  if [[ " ${groups[*]} " == *" indexer "* ]]; then
-    # The indexer group writes into fresh databases of a PostgreSQL of its own; its chain is
-    # kept in $CACHE/bench-chain between runs (the first run makes it, a few minutes).
-    local pgdir port
+  local pgdir s3dir
+  if [[ " ${groups[*]} " == *" indexer "* || " ${groups[*]} " == *" storage "* ]]; then
+    # The indexer and storage groups write into fresh databases of a PostgreSQL of their own;
+    # the indexer's chain is kept in $CACHE/bench-chain between runs (the first run makes it, a
+    # few minutes).
+    local port
     pgdir="$(mktemp -d /tmp/sdv-bench-pg.XXXXXX)"
     port="$(free_port)"
     # shellcheck disable=SC2064
@@ -340,6 +508,22 @@ cmd_bench() {
     export DATABASE_URL="postgres://sdv@127.0.0.1:$port/postgres"
     export SDV_BENCH_CHAIN="$CACHE/bench-chain"
     say "PostgreSQL for the benchmarks on 127.0.0.1:$port"
+  fi
+  if [[ " ${groups[*]} " == *" storage "* ]]; then
+    # The storage group runs the services the way the system tests do, from release builds
+    # next to sdv-bench, against a Garage of its own.
+    say "building sdv-storage, sdv-notify, sdv-relayer and sdv-indexer (release)"
+    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" \
+      --bin sdv-storage --bin sdv-notify --bin sdv-relayer --bin sdv-indexer
+    s3dir="$(mktemp -d /tmp/sdv-bench-garage.XXXXXX)"
+    # shellcheck disable=SC2064
+    trap "pg_stop '$pgdir'; rm -rf '$pgdir'; garage_stop '$s3dir'; rm -rf '$s3dir'" EXIT
+    garage_start "$s3dir"
+    set -a
+    # shellcheck source=/dev/null
+    source "$s3dir/s3.env"
+    set +a
+    say "Garage (S3) for the benchmarks at $SDV_S3_ENDPOINT, bucket $SDV_S3_BUCKET"
   fi
   for g in "${groups[@]}"; do
     say "benchmark group $g"

@@ -5,7 +5,10 @@
 //! databases on the server named by `DATABASE_URL` (which `./dev test` starts). A component that
 //! cannot be had is a loud failure, never a skip.
 
+pub mod garage;
 pub mod indexer;
+pub mod smtp;
+pub mod storage;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -213,27 +213,12 @@ async fn load(pool: &PgPool, id: &str, account: &AccountId) -> ApiResult<UploadR
 
 /// Parses a class name (`us_tax`, `financial`, `kyc`, `other`).
 pub fn parse_class(name: &str) -> Option<DocumentClass> {
-    Some(match name {
-        "us_tax" => DocumentClass::UsTax,
-        "financial" => DocumentClass::Financial,
-        "kyc" => DocumentClass::Kyc,
-        "other" => DocumentClass::Other,
-        _ => return None,
-    })
+    sdv_storage_client::classify::parse_class(name).ok()
 }
 
 /// Parses a retention option's name (`minimum` ... `permanent`).
 pub fn parse_retention(name: &str) -> Option<RetentionOption> {
-    Some(match name {
-        "minimum" => RetentionOption::Minimum,
-        "standard" => RetentionOption::Standard,
-        "extended" => RetentionOption::Extended,
-        "regulatory_us_tax" => RetentionOption::RegulatoryUsTax,
-        "long_term" => RetentionOption::LongTerm,
-        "indefinite" => RetentionOption::Indefinite,
-        "permanent" => RetentionOption::Permanent,
-        _ => return None,
-    })
+    sdv_storage_client::classify::parse_retention(name).ok()
 }
 
 fn tier_name(tier: sdv_types::governance::Tier) -> &'static str {

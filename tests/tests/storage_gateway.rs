@@ -1,0 +1,448 @@
+//! The storage gateway end to end: the real node, PostgreSQL, Garage, indexer, relayers and
+//! `sdv-storage`, driven over HTTP by the client library the CLI uses.
+
+use std::time::{Duration, Instant};
+
+use rand::RngCore;
+use sdv_chain::{to_ink_account, DocumentNft};
+use sdv_node_config::accounts;
+use sdv_storage_client::{
+    client::{GatewayClient, NoProgress, Uploader},
+    envelope::{self, DataKey, DocumentId},
+    protocol::{CreateUpload, HolderRef, KeyRole, Scheme, UploadState, UploadStatus, CHUNK_SIZE, MB},
+    Error,
+};
+use sdv_system_tests::{storage::StorageStack, TestContext};
+use sdv_types::{document::Holder, governance::Tier};
+use subxt_signer::sr25519::Keypair;
+use x25519_dalek::{PublicKey, StaticSecret};
+
+/// A user: a wallet and the X25519 encryption key it published on DocumentNFT.
+struct User {
+    wallet: Keypair,
+    secret: StaticSecret,
+}
+
+impl User {
+    async fn new(ctx: &TestContext, wallet: Keypair) -> Self {
+        let mut seed = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut seed);
+        let secret = envelope::encryption_secret_from_seed(&seed);
+        let nft = DocumentNft::new(ctx.chain.clone(), ctx.deployment.address("document_nft").unwrap().clone());
+        nft.publish_encryption_key(&wallet, PublicKey::from(&secret).to_bytes())
+            .await
+            .expect("publishing the encryption key");
+        Self { wallet, secret }
+    }
+
+    fn account_hex(&self) -> String {
+        format!("0x{}", hex::encode(self.wallet.public_key().0))
+    }
+
+    async fn login(&self, stack: &StorageStack) -> GatewayClient {
+        GatewayClient::new(&stack.gateway)
+            .unwrap()
+            .login(&self.account_hex(), Scheme::Sr25519, |m| self.wallet.sign(m).0)
+            .await
+            .expect("logging in")
+    }
+}
+
+/// A document encrypted for `user` (and the recovery key), as the CLI would make it.
+struct Sealed {
+    plaintext: Vec<u8>,
+    ciphertext: Vec<u8>,
+    sha256: [u8; 32],
+    key: DataKey,
+}
+
+fn seal(plaintext_len: usize) -> Sealed {
+    let mut plaintext = vec![0u8; plaintext_len];
+    rand::thread_rng().fill_bytes(&mut plaintext);
+    let key = DataKey::generate();
+    let ciphertext = envelope::encrypt(&plaintext, &key, DocumentId::random());
+    let sha256 = sha(&ciphertext);
+    Sealed { plaintext, ciphertext, sha256, key }
+}
+
+/// Raw bytes of exactly `len` (for limit tests, where the size is what matters).
+fn raw(len: usize) -> Sealed {
+    let mut ciphertext = vec![0u8; len];
+    rand::thread_rng().fill_bytes(&mut ciphertext);
+    let sha256 = sha(&ciphertext);
+    Sealed { plaintext: Vec::new(), ciphertext, sha256, key: DataKey::generate() }
+}
+
+fn sha(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).into()
+}
+
+fn request(stack: &StorageStack, user: &User, doc: &Sealed, holder: HolderRef) -> CreateUpload {
+    let recovery = envelope::KeyFileRecoveryKey::open(&stack.recovery_key_file).unwrap();
+    use envelope::RecoveryKey;
+    CreateUpload {
+        holder,
+        size: doc.ciphertext.len() as u64,
+        sha256: hex::encode(doc.sha256),
+        class: "other".into(),
+        retention: "standard".into(),
+        arweave: false,
+        name: Some("contract.pdf".into()),
+        wrapped_keys: vec![
+            envelope::wrapped_key(&doc.key, &PublicKey::from(&user.secret), KeyRole::Owner).unwrap(),
+            envelope::wrapped_key(&doc.key, &recovery.public_key(), KeyRole::Recovery).unwrap(),
+        ],
+    }
+}
+
+fn write_temp(doc: &Sealed) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    std::io::Write::write_all(&mut file, &doc.ciphertext).unwrap();
+    file
+}
+
+fn chunk(doc: &Sealed, index: u32) -> bytes::Bytes {
+    let start = index as usize * CHUNK_SIZE as usize;
+    let end = (start + CHUNK_SIZE as usize).min(doc.ciphertext.len());
+    bytes::Bytes::copy_from_slice(&doc.ciphertext[start..end])
+}
+
+fn api_code(e: &Error) -> (u16, &str) {
+    match e {
+        Error::Api { status, code, .. } => (*status, code.as_str()),
+        other => panic!("expected a refusal, got {other}"),
+    }
+}
+
+async fn upload_all(client: &GatewayClient, status: &UploadStatus, doc: &Sealed) -> UploadStatus {
+    let file = write_temp(doc);
+    Uploader::new(client.clone()).upload(file.path(), status, &NoProgress).await.expect("uploading the chunks");
+    client.complete(&status.upload_id).await.expect("completing the upload")
+}
+
+/// Waits until the upload's mint is final on-chain and returns the token id.
+async fn minted(client: &GatewayClient, upload_id: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let status = client.upload_status(upload_id).await.unwrap();
+        if let Some(mint) = &status.mint {
+            assert_ne!(mint.status, "failed", "the mint failed: {:?}", mint.error);
+            if let Some(id) = mint.token_id {
+                return id;
+            }
+        }
+        assert!(Instant::now() < deadline, "no mint within 90 s: {status:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn object_info(stack: &StorageStack, sha: &[u8; 32]) -> serde_json::Value {
+    reqwest::get(format!("{}/v1/objects/{}", stack.storage_api, hex::encode(sha)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn set_tier(ctx: &TestContext, user: &User, tier: Tier) {
+    let nft = DocumentNft::new(ctx.chain.clone(), ctx.deployment.address("document_nft").unwrap().clone());
+    nft.set_tier(&accounts::roles::tier_authority(), Holder::Account(to_ink_account(&user.wallet.public_key().0.into())), tier)
+        .await
+        .expect("setting the tier");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sixty_megabytes_resumed_after_a_dropped_connection_are_minted_once_verified() {
+    let ctx = TestContext::new().await;
+    let stack = StorageStack::start(&ctx).await;
+    let alice = User::new(&ctx, accounts::alice()).await;
+    set_tier(&ctx, &alice, Tier::Premium).await;
+    let client = alice.login(&stack).await;
+
+    // 60 MB of ciphertext (the envelope adds 28 bytes per MiB and a 32-byte header): 12 chunks.
+    let doc = seal(60 * MB as usize - 4096);
+    assert!(doc.ciphertext.len() as u64 > 59 * MB && doc.ciphertext.len() as u64 <= 60 * MB);
+    let status = client.create_upload(&request(&stack, &alice, &doc, HolderRef::Account)).await.unwrap();
+    assert_eq!((status.chunks, status.parallel_chunks, status.tier.as_str()), (12, 4, "premium"));
+
+    // The first five chunks arrive; the sixth is cut off mid-body by a dropped connection.
+    for i in 0..5 {
+        client.put_chunk(&status.upload_id, i, chunk(&doc, i)).await.unwrap();
+    }
+    let sixth = chunk(&doc, 5);
+    let first_mb = sixth.slice(..MB as usize);
+    let body = futures::stream::iter(vec![
+        Ok::<_, std::io::Error>(first_mb),
+        Err(std::io::Error::other("connection dropped")),
+    ]);
+    let cut = reqwest::Client::new()
+        .put(format!("{}/v1/uploads/{}/chunks/5", stack.gateway, status.upload_id))
+        .bearer_auth(client.token().unwrap())
+        .header("x-sdv-chunk-sha256", hex::encode(sha(&sixth)))
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await;
+    assert!(cut.is_err() || !cut.unwrap().status().is_success(), "a cut-off chunk is not accepted");
+
+    // A corrupted chunk is refused at once, and nothing of it is kept.
+    let mut corrupted = chunk(&doc, 6).to_vec();
+    corrupted[1000] ^= 0xff;
+    let refused = reqwest::Client::new()
+        .put(format!("{}/v1/uploads/{}/chunks/6", stack.gateway, status.upload_id))
+        .bearer_auth(client.token().unwrap())
+        .header("x-sdv-chunk-sha256", hex::encode(sha(&chunk(&doc, 6))))
+        .body(corrupted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "chunk_hash_mismatch", "{body}");
+
+    // A new session (the client came back) asks what arrived and sends only the rest.
+    let client = alice.login(&stack).await;
+    let resumed = client.upload_status(&status.upload_id).await.unwrap();
+    assert_eq!(resumed.received, vec![0, 1, 2, 3, 4]);
+    assert_eq!(resumed.missing(), (5..12).collect::<Vec<_>>());
+    let done = upload_all(&client, &resumed, &doc).await;
+    assert_eq!(done.state, UploadState::Stored);
+
+    // Minted by the attestor only now, with the ciphertext's hash; readable and decryptable.
+    let token = minted(&client, &status.upload_id).await;
+    let nft = DocumentNft::new(ctx.chain.clone(), ctx.deployment.address("document_nft").unwrap().clone());
+    let on_chain = nft.document(token).await.unwrap().expect("the document on-chain");
+    assert_eq!(on_chain.sha256, doc.sha256);
+    assert_eq!(on_chain.size, doc.ciphertext.len() as u64);
+    let head = stack.s3.client().head_object().bucket(&stack.s3.bucket).key(format!("docs/{}", hex::encode(doc.sha256))).send().await.unwrap();
+    assert_eq!(head.content_length(), Some(doc.ciphertext.len() as i64));
+
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let downloaded = loop {
+        match client.read_document(token, out.path()).await {
+            Ok(d) => break d,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("reading document {token}: {e}"),
+        }
+    };
+    let _ = downloaded;
+    let keys = client.document_keys(token).await.unwrap();
+    let mine = keys.iter().find(|k| k.role == KeyRole::Owner).expect("the owner's wrapped key");
+    let data_key = envelope::unwrap(&hex::decode(&mine.wrapped).unwrap(), &alice.secret).unwrap();
+    let ciphertext = std::fs::read(out.path()).unwrap();
+    assert_eq!(envelope::decrypt(&ciphertext, &data_key).unwrap(), doc.plaintext);
+
+    // Bob may not read it.
+    let bob = User::new(&ctx, accounts::bob()).await;
+    let bob_client = bob.login(&stack).await;
+    let denied = bob_client.read_document(token, out.path()).await.unwrap_err();
+    assert_eq!(api_code(&denied), (403, "not_a_reader"));
+
+    // The same ciphertext uploaded again is stored once: one object, two references; the chain
+    // refuses a second document with that hash, so that reference is released again and the
+    // object stays for the document that uses it.
+    let again = client.create_upload(&request(&stack, &alice, &doc, HolderRef::Account)).await.unwrap();
+    let again = upload_all(&client, &again, &doc).await;
+    assert_eq!(again.state, UploadState::Stored);
+    assert_eq!(object_info(&stack, &doc.sha256).await["refcount"], 2);
+    let keys = stack.s3.client().list_objects_v2().bucket(&stack.s3.bucket).prefix(format!("docs/{}", hex::encode(doc.sha256))).send().await.unwrap();
+    assert_eq!(keys.key_count(), Some(1));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let info = object_info(&stack, &doc.sha256).await;
+        if info["refcount"] == 1 {
+            assert_eq!(info["deleted"], false);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the refused duplicate's reference was not released: {info}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let status = client.upload_status(&again.upload_id).await.unwrap();
+    assert_eq!(status.mint.unwrap().status, "failed");
+    assert!(stack.s3.client().head_object().bucket(&stack.s3.bucket).key(format!("docs/{}", hex::encode(doc.sha256))).send().await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tier_limits_are_checked_before_any_byte_is_stored() {
+    let ctx = TestContext::new().await;
+    let stack = StorageStack::start(&ctx).await;
+    let alice = User::new(&ctx, accounts::alice()).await;
+    let client = alice.login(&stack).await;
+
+    // Size: each tier at its cap is accepted, one byte over is refused (413) before storage.
+    for (tier, cap) in [
+        (None, 10 * MB),
+        (Some(Tier::BpohVerified), 50 * MB),
+        (Some(Tier::Premium), 100 * MB),
+        (Some(Tier::Institutional), 500 * MB),
+    ] {
+        if let Some(tier) = tier {
+            set_tier(&ctx, &alice, tier).await;
+        }
+        let mut at_cap = request(&stack, &alice, &raw(16), HolderRef::Account);
+        at_cap.size = cap;
+        let open = client.create_upload(&at_cap).await.unwrap_or_else(|e| panic!("{tier:?} at {cap} bytes: {e}"));
+        client.abort(&open.upload_id).await.unwrap();
+        at_cap.size = cap + 1;
+        let over = client.create_upload(&at_cap).await.unwrap_err();
+        assert_eq!(api_code(&over), (413, "tier_size_limit"), "{tier:?} at {} bytes", cap + 1);
+    }
+    // 11 MB on the free tier (Bob) is refused, and nothing is opened in S3.
+    let bob = User::new(&ctx, accounts::bob()).await;
+    let bob_client = bob.login(&stack).await;
+    let eleven = raw(11 * MB as usize);
+    let refused = bob_client.create_upload(&request(&stack, &bob, &eleven, HolderRef::Account)).await.unwrap_err();
+    assert_eq!(api_code(&refused), (413, "tier_size_limit"));
+    let uploads = stack.s3.client().list_multipart_uploads().bucket(&stack.s3.bucket).prefix(format!("docs/{}", hex::encode(eleven.sha256))).send().await.unwrap();
+    assert!(uploads.uploads().is_empty());
+
+    // Documents: five on the free tier, the sixth refused; BPoH Verified holds 25.
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let doc = raw(1024);
+        let status = bob_client.create_upload(&request(&stack, &bob, &doc, HolderRef::Account)).await.unwrap();
+        let stored = upload_all(&bob_client, &status, &doc).await;
+        ids.push(stored.upload_id);
+    }
+    let sixth = bob_client.create_upload(&request(&stack, &bob, &raw(1024), HolderRef::Account)).await.unwrap_err();
+    assert_eq!(api_code(&sixth), (403, "tier_document_limit"));
+    for id in &ids {
+        minted(&bob_client, id).await;
+    }
+    let sixth = bob_client.create_upload(&request(&stack, &bob, &raw(1024), HolderRef::Account)).await.unwrap_err();
+    assert_eq!(api_code(&sixth), (403, "tier_document_limit"), "still refused once the five are minted");
+
+    set_tier(&ctx, &bob, Tier::BpohVerified).await;
+    let mut open = Vec::new();
+    for _ in 5..25 {
+        open.push(bob_client.create_upload(&request(&stack, &bob, &raw(1024), HolderRef::Account)).await.unwrap());
+    }
+    let twenty_sixth = bob_client.create_upload(&request(&stack, &bob, &raw(1024), HolderRef::Account)).await.unwrap_err();
+    assert_eq!(api_code(&twenty_sixth), (403, "tier_document_limit"));
+    for status in open {
+        bob_client.abort(&status.upload_id).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_manifest_stores_nothing_and_bad_requests_get_json_errors() {
+    let ctx = TestContext::new().await;
+    let stack = StorageStack::start(&ctx).await;
+    let alice = User::new(&ctx, accounts::alice()).await;
+    let client = alice.login(&stack).await;
+
+    // Chunks that all verify, but a manifest for other bytes: rejected at completion.
+    let doc = seal(7 * MB as usize);
+    let other = seal(16);
+    let mut lie = request(&stack, &alice, &doc, HolderRef::Account);
+    lie.sha256 = hex::encode(other.sha256);
+    let status = client.create_upload(&lie).await.unwrap();
+    let file = write_temp(&doc);
+    Uploader::new(client.clone()).upload(file.path(), &status, &NoProgress).await.unwrap();
+    let rejected = client.complete(&status.upload_id).await.unwrap_err();
+    assert_eq!(api_code(&rejected), (422, "manifest_mismatch"));
+    assert_eq!(client.upload_status(&status.upload_id).await.unwrap().state, UploadState::Rejected);
+    let s3 = stack.s3.client();
+    for sha in [doc.sha256, other.sha256] {
+        let key = format!("docs/{}", hex::encode(sha));
+        assert!(s3.head_object().bucket(&stack.s3.bucket).key(&key).send().await.is_err(), "{key} must not exist");
+        let parts = s3.list_multipart_uploads().bucket(&stack.s3.bucket).prefix(&key).send().await.unwrap();
+        assert!(parts.uploads().is_empty(), "no multipart upload is left under {key}");
+    }
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM relayer_outbox").fetch_one(&stack.pool).await.unwrap();
+    assert_eq!(outbox, 0, "nothing was sent to mint");
+
+    // Bad requests: each a 4xx with a JSON error.
+    let http = reqwest::Client::new();
+    let token = client.token().unwrap().to_owned();
+    let open = client.create_upload(&request(&stack, &alice, &seal(100), HolderRef::Account)).await.unwrap();
+    let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
+        (http.post(format!("{}/v1/uploads", stack.gateway)).json(&serde_json::json!({})), 401, "unauthorized"),
+        (http.post(format!("{}/v1/uploads", stack.gateway)).bearer_auth("0".repeat(64)).json(&serde_json::json!({})), 401, "unauthorized"),
+        (http.post(format!("{}/v1/uploads", stack.gateway)).bearer_auth(&token).header("content-type", "application/json").body("{not json"), 400, "bad_json"),
+        (http.post(format!("{}/v1/uploads", stack.gateway)).bearer_auth(&token).json(&{
+            let mut r = request(&stack, &alice, &seal(10), HolderRef::Account);
+            r.class = "secret".into();
+            r
+        }), 400, "bad_class"),
+        (http.post(format!("{}/v1/uploads", stack.gateway)).bearer_auth(&token).json(&{
+            let mut r = request(&stack, &alice, &seal(10), HolderRef::Account);
+            r.wrapped_keys.retain(|k| k.role != KeyRole::Recovery);
+            r
+        }), 400, "recovery_key_missing"),
+        (http.put(format!("{}/v1/uploads/{}/chunks/9", stack.gateway, open.upload_id)).bearer_auth(&token).header("x-sdv-chunk-sha256", hex::encode([0u8; 32])).body(vec![1u8; 10]), 400, "bad_chunk_index"),
+        (http.put(format!("{}/v1/uploads/{}/chunks/0", stack.gateway, open.upload_id)).bearer_auth(&token).body(vec![1u8; 10]), 400, "bad_chunk_sha256"),
+        (http.put(format!("{}/v1/uploads/{}/chunks/0", stack.gateway, open.upload_id)).bearer_auth(&token).header("x-sdv-chunk-sha256", hex::encode(sha(&[1u8; 10]))).body(vec![1u8; 10]), 400, "bad_chunk_length"),
+        (http.post(format!("{}/v1/uploads/{}/complete", stack.gateway, open.upload_id)).bearer_auth(&token), 409, "chunks_missing"),
+        (http.get(format!("{}/v1/uploads/nope", stack.gateway)).bearer_auth(&token), 404, "not_found"),
+        (http.get(format!("{}/v1/documents/x", stack.gateway)).bearer_auth(&token), 400, "bad_path"),
+    ];
+    for (i, (request, status, code)) in cases.into_iter().enumerate() {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "case {i}");
+        let body: serde_json::Value = response.json().await.unwrap_or_else(|e| panic!("case {i}: not JSON: {e}"));
+        assert_eq!(body["code"], code, "case {i}: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "case {i}: {body}");
+    }
+
+    // Login: a forged signature and a replayed challenge are refused; sessions end.
+    let forged = GatewayClient::new(&stack.gateway).unwrap().login(&alice.account_hex(), Scheme::Sr25519, |m| accounts::bob().sign(m).0).await.unwrap_err();
+    assert_eq!(api_code(&forged), (401, "unauthorized"));
+    let sessions = client.sessions().await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    let second = alice.login(&stack).await;
+    assert_eq!(second.sessions().await.unwrap().len(), 2);
+    second.end_session(&sessions[0].session_id).await.unwrap();
+    let ended = client.upload_status(&open.upload_id).await.unwrap_err();
+    assert_eq!(api_code(&ended), (401, "unauthorized"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_killed_mid_upload_resumes_after_restart_with_nothing_half_written() {
+    let ctx = TestContext::new().await;
+    let mut stack = StorageStack::start(&ctx).await;
+    let alice = User::new(&ctx, accounts::alice()).await;
+    set_tier(&ctx, &alice, Tier::Institutional).await;
+    let client = alice.login(&stack).await;
+    let doc = seal(40 * MB as usize);
+    let status = client.create_upload(&request(&stack, &alice, &doc, HolderRef::Account)).await.unwrap();
+    for i in 0..4 {
+        client.put_chunk(&status.upload_id, i, chunk(&doc, i)).await.unwrap();
+    }
+    // Killed while a chunk is on its way.
+    let in_flight = {
+        let client = client.clone();
+        let id = status.upload_id.clone();
+        let bytes = chunk(&doc, 4);
+        tokio::spawn(async move { client.put_chunk(&id, 4, bytes).await })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    stack.kill_storage();
+    let _ = in_flight.await;
+    let key = format!("docs/{}", hex::encode(doc.sha256));
+    assert!(stack.s3.client().head_object().bucket(&stack.s3.bucket).key(&key).send().await.is_err(), "no partial object under docs/");
+
+    stack.start_storage().await;
+    let status = client.upload_status(&status.upload_id).await.expect("the session survives a restart");
+    assert!(status.received.starts_with(&[0, 1, 2, 3]), "{:?}", status.received);
+    let done = upload_all(&client, &status, &doc).await;
+    assert_eq!(done.state, UploadState::Stored);
+    let token = minted(&client, &done.upload_id).await;
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.read_document(token, out.path()).await.is_err() {
+        assert!(Instant::now() < deadline, "document {token} not readable");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let keys = client.document_keys(token).await.unwrap();
+    let mine = keys.iter().find(|k| k.role == KeyRole::Owner).unwrap();
+    let data_key = envelope::unwrap(&hex::decode(&mine.wrapped).unwrap(), &alice.secret).unwrap();
+    assert_eq!(envelope::decrypt(&std::fs::read(out.path()).unwrap(), &data_key).unwrap(), doc.plaintext);
+    let spooled: Vec<_> = std::fs::read_dir(stack.spool()).unwrap().collect();
+    assert!(spooled.is_empty(), "the spool is emptied once the object is stored");
+}

@@ -40,6 +40,10 @@ pub(crate) struct Global {
     /// The indexer API's base URL (default: `indexer.url` next to the deployment file).
     #[arg(long = "indexer", env = "SDV_INDEXER_URL", global = true)]
     pub(crate) indexer: Option<String>,
+    /// The storage gateway's base URL (default: `gateway.url` next to the deployment file,
+    /// else `http://127.0.0.1:9015`).
+    #[arg(long = "gateway", env = "SDV_GATEWAY_URL", global = true)]
+    pub(crate) gateway: Option<String>,
     /// The keystore directory (default: `$XDG_CONFIG_HOME/sdv/keys`).
     #[arg(long, env = "SDV_KEYSTORE", global = true)]
     pub(crate) keystore: Option<PathBuf>,
@@ -55,7 +59,7 @@ pub(crate) struct Global {
 pub(crate) enum Command {
     /// Show the deployment: chain, endpoint, contract addresses.
     Deployment,
-    /// Key management: generate, import, list.
+    /// Key management: generate, import, list, publish the encryption key.
     #[command(subcommand)]
     Key(Key),
     /// ValidatorGovernance: proposals, votes, contests.
@@ -97,6 +101,12 @@ pub(crate) enum Key {
     },
     /// List the keys with their addresses.
     List,
+    /// Publish the --key account's X25519 encryption key on DocumentNFT.
+    ///
+    /// Document keys are wrapped to it. It is derived from the key's secret, so it needs no
+    /// backup of its own; when it is published already, nothing is sent.
+    #[command(name = "publish-encryption-key")]
+    PublishEncryption,
 }
 
 /// A yes or no vote.
@@ -305,6 +315,59 @@ pub(crate) enum Doc {
         /// The receiver.
         to: String,
     },
+    /// Classify, encrypt and upload a file; it is minted as a document of the --key account.
+    ///
+    /// The file is classified locally (its tags and first bytes) and encrypted with a new
+    /// data key, wrapped to your published encryption key and to the gateway's recovery
+    /// key. An interrupted upload is resumed with `--resume UPLOAD_ID`.
+    Upload(UploadArgs),
+    /// Download a document and decrypt it with your encryption key.
+    Download {
+        /// The token id.
+        id: u64,
+        /// Where to write the plaintext (default: `./document-<id>`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `sdv doc upload`.
+#[derive(Args)]
+pub(crate) struct UploadArgs {
+    /// The file to upload.
+    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    pub(crate) file: Option<PathBuf>,
+    /// Resume an interrupted upload (its id was printed when it paused).
+    #[arg(long, value_name = "UPLOAD_ID")]
+    pub(crate) resume: Option<String>,
+    /// A tag (repeat); tags take part in the classification.
+    #[arg(long = "tag", value_name = "T")]
+    pub(crate) tags: Vec<String>,
+    /// The retention option (default: standard); raised to the class's floor on-chain.
+    #[arg(long, conflicts_with = "permanent")]
+    pub(crate) retention: Option<RetentionArg>,
+    /// The document class, instead of the local classification.
+    #[arg(long)]
+    pub(crate) class: Option<ClassArg>,
+    /// Upload for a team vault you administer (staged for the vault's decision).
+    #[arg(long)]
+    pub(crate) vault: Option<u32>,
+    /// Permanent retention with an Arweave copy: it can never be deleted.
+    #[arg(long)]
+    pub(crate) permanent: bool,
+    /// Confirm --permanent without a prompt.
+    #[arg(long, requires = "permanent")]
+    pub(crate) yes_permanent: bool,
+    /// A label for notices (default: the file name).
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// How long to wait for the mint, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub(crate) wait_secs: u64,
+    /// Where interrupted uploads keep their ciphertext and state (default:
+    /// `$XDG_STATE_HOME/sdv/uploads`, else `$HOME/.local/state/sdv/uploads`).
+    #[arg(long, env = "SDV_UPLOADS_DIR")]
+    pub(crate) uploads_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]

@@ -9,11 +9,15 @@ use zeroize::Zeroizing;
 
 use crate::{args::Global, keystore::Keystore, Usage};
 
+/// The gateway's address when neither --gateway nor `gateway.url` names one.
+pub(crate) const DEFAULT_GATEWAY: &str = "http://127.0.0.1:9015";
+
 /// The resolved global options.
 pub(crate) struct Context {
     deployment_path: PathBuf,
     node: Option<String>,
     indexer: Option<String>,
+    gateway: Option<String>,
     key: Option<String>,
     pub(crate) keystore: Keystore,
     pub(crate) json: bool,
@@ -25,6 +29,7 @@ impl Context {
             deployment_path: global.deployment.clone(),
             node: global.node.clone(),
             indexer: global.indexer.clone(),
+            gateway: global.gateway.clone(),
             key: global.key.clone(),
             keystore: Keystore::new(
                 global
@@ -75,6 +80,30 @@ impl Context {
         }
     }
 
+    /// The storage gateway's base URL: --gateway, else `gateway.url` next to the deployment
+    /// file, else [`DEFAULT_GATEWAY`].
+    pub(crate) fn gateway(&self) -> String {
+        if let Some(url) = &self.gateway {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let file = self
+            .deployment_path
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new("."))
+            .join("gateway.url");
+        match std::fs::read_to_string(file) {
+            Ok(url) if !url.trim().is_empty() => url.trim().trim_end_matches('/').to_owned(),
+            _ => DEFAULT_GATEWAY.to_owned(),
+        }
+    }
+
+    /// The deployment's DocumentNFT contract, with the connection to the node.
+    pub(crate) async fn document_nft(&self) -> anyhow::Result<(Chain, sdv_chain::DocumentNft)> {
+        let (chain, d) = self.chain().await?;
+        let address = d.address("document_nft")?.clone();
+        Ok((chain.clone(), sdv_chain::DocumentNft::new(chain, address)))
+    }
+
     /// An account named on the command line: SS58, 0x-hex, or a key name.
     pub(crate) fn account(&self, text: &str) -> anyhow::Result<AccountId> {
         if let Some(hex_digits) = text.strip_prefix("0x") {
@@ -113,6 +142,18 @@ impl Context {
         self.keystore.load(name)?;
         let passphrase = passphrase(&format!("Passphrase for key {name}: "), false)?;
         self.keystore.unlock(name, &passphrase)
+    }
+
+    /// The signing key and its X25519 encryption secret (see
+    /// [`crate::keystore::encryption_secret`]), unlocked with the passphrase.
+    pub(crate) fn signer_with_encryption_secret(
+        &self,
+    ) -> anyhow::Result<(Keypair, x25519_dalek::StaticSecret)> {
+        let name = self.key_name()?;
+        self.keystore.load(name)?;
+        let passphrase = passphrase(&format!("Passphrase for key {name}: "), false)?;
+        let (keypair, secret) = self.keystore.unlock_secret(name, &passphrase)?;
+        Ok((keypair, crate::keystore::encryption_secret(&secret)?))
     }
 }
 

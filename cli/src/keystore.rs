@@ -16,9 +16,13 @@ use chacha20poly1305::{
     aead::{Aead, KeyInit},
     XChaCha20Poly1305, XNonce,
 };
+use hmac::Hmac;
 use rand::RngCore;
+use sdv_storage_client::envelope::encryption_secret_from_seed;
 use serde::{Deserialize, Serialize};
-use subxt_signer::{sr25519::Keypair, SecretUri};
+use sha2::Sha512;
+use subxt_signer::{sr25519::Keypair, ExposeSecret, SecretUri};
+use x25519_dalek::StaticSecret;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::Usage;
@@ -170,6 +174,15 @@ impl Keystore {
 
     /// Decrypts key `name` with `passphrase`.
     pub(crate) fn unlock(&self, name: &str, passphrase: &str) -> anyhow::Result<Keypair> {
+        Ok(self.unlock_secret(name, passphrase)?.0)
+    }
+
+    /// Decrypts key `name` with `passphrase`: its key pair and its secret phrase or URI.
+    pub(crate) fn unlock_secret(
+        &self,
+        name: &str,
+        passphrase: &str,
+    ) -> anyhow::Result<(Keypair, Zeroizing<String>)> {
         let file = self.load(name)?;
         if file.kdf.algorithm != "argon2id" || file.cipher != "xchacha20poly1305" {
             bail!("key {name} uses an unknown key derivation or cipher");
@@ -191,7 +204,7 @@ impl Keystore {
         if format!("0x{}", hex::encode(keypair.public_key().0)) != file.public {
             bail!("key file {name}: the secret does not match the public key");
         }
-        Ok(keypair)
+        Ok((keypair, Zeroizing::new(secret.to_owned())))
     }
 }
 
@@ -200,6 +213,48 @@ pub(crate) fn keypair_of(secret: &str) -> anyhow::Result<Keypair> {
     let uri = SecretUri::from_str(secret.trim())
         .map_err(|_| Usage("not a valid secret phrase or URI".into()))?;
     Keypair::from_uri(&uri).map_err(|_| Usage("not a valid secret phrase or URI".into()).into())
+}
+
+/// The account's X25519 encryption secret, derived from its secret phrase or URI with
+/// [`encryption_secret_from_seed`] so that the same secret always gives the same key.
+///
+/// The seed is the sr25519 mini-secret of the phrase (the first 32 bytes of its BIP-39 seed
+/// with the URI's password, as Substrate derives it; or the `0x` hex seed itself), followed,
+/// for each derivation junction of the URI, by `1` (hard) or `0` (soft) and the junction's 32
+/// bytes. Without junctions it is exactly the 32-byte mini-secret. The phrase's spelling
+/// (spaces, case of the URI) does not matter, only the key it names.
+pub(crate) fn encryption_secret(secret: &str) -> anyhow::Result<StaticSecret> {
+    let uri = SecretUri::from_str(secret.trim())
+        .map_err(|_| Usage("not a valid secret phrase or URI".into()))?;
+    let mut seed = Zeroizing::new(Vec::with_capacity(32 + 33 * uri.junctions.len()));
+    let phrase = uri.phrase.expose_secret();
+    if let Some(digits) = phrase.strip_prefix("0x") {
+        let mut mini = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(digits, mini.as_mut())
+            .map_err(|_| Usage("the hex seed is not 32 bytes of hex".into()))?;
+        seed.extend_from_slice(mini.as_ref());
+    } else {
+        let mnemonic = subxt_signer::bip39::Mnemonic::from_str(phrase)
+            .map_err(|_| Usage("not a valid secret phrase or URI".into()))?;
+        let (mut entropy, len) = mnemonic.to_entropy_array();
+        let password = uri.password.as_ref().map(|p| p.expose_secret());
+        let salt = Zeroizing::new(format!("mnemonic{}", password.unwrap_or("")));
+        let mut big_seed = Zeroizing::new([0u8; 64]);
+        let derived = pbkdf2::pbkdf2::<Hmac<Sha512>>(
+            &entropy[..len],
+            salt.as_bytes(),
+            2048,
+            big_seed.as_mut(),
+        );
+        entropy.zeroize();
+        derived.map_err(|_| anyhow::anyhow!("deriving the seed failed"))?;
+        seed.extend_from_slice(&big_seed[..32]);
+    }
+    for junction in &uri.junctions {
+        seed.push(u8::from(junction.is_hard()));
+        seed.extend_from_slice(junction.inner());
+    }
+    Ok(encryption_secret_from_seed(&seed))
 }
 
 /// A new random 12-word BIP-39 phrase.
@@ -286,6 +341,66 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(store.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn encryption_secret_of_a_phrase_is_its_mini_secret_derived() {
+        let phrase = generate_phrase();
+        // The seed is the sr25519 mini-secret: the same key pair comes from it.
+        let secret = SecretUri::from_str(&phrase).unwrap();
+        let mnemonic =
+            subxt_signer::bip39::Mnemonic::from_str(secret.phrase.expose_secret()).unwrap();
+        let (entropy, len) = mnemonic.to_entropy_array();
+        let mut big_seed = [0u8; 64];
+        pbkdf2::pbkdf2::<Hmac<Sha512>>(&entropy[..len], b"mnemonic", 2048, &mut big_seed).unwrap();
+        let mini: [u8; 32] = big_seed[..32].try_into().unwrap();
+        assert_eq!(
+            Keypair::from_secret_key(mini).unwrap().public_key().0,
+            keypair_of(&phrase).unwrap().public_key().0
+        );
+        let expected = encryption_secret_from_seed(&mini);
+        assert_eq!(
+            encryption_secret(&phrase).unwrap().to_bytes(),
+            expected.to_bytes()
+        );
+        // Spelled with other white space: the same key.
+        let spaced = format!("  {}  ", phrase.split(' ').collect::<Vec<_>>().join("   "));
+        assert_eq!(
+            encryption_secret(&spaced).unwrap().to_bytes(),
+            expected.to_bytes()
+        );
+        // The hex form of the mini-secret names the same key.
+        let hex_uri = format!("0x{}", hex::encode(mini));
+        assert_eq!(
+            encryption_secret(&hex_uri).unwrap().to_bytes(),
+            expected.to_bytes()
+        );
+    }
+
+    #[test]
+    fn encryption_secret_depends_on_derivation_and_password() {
+        let keys: Vec<[u8; 32]> = [
+            "//Alice",
+            "//Bob",
+            "/Alice",
+            "//Alice///pw",
+            subxt_signer::DEV_PHRASE,
+        ]
+        .iter()
+        .map(|uri| encryption_secret(uri).unwrap().to_bytes())
+        .collect();
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(
+            encryption_secret("//Alice").unwrap().to_bytes(),
+            encryption_secret(&format!("{}//Alice", subxt_signer::DEV_PHRASE))
+                .unwrap()
+                .to_bytes()
+        );
+        assert!(encryption_secret("not a phrase").is_err());
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //!
 //! Keys live encrypted in a keystore directory; writes are signed locally, dry-run, submitted
 //! and awaited until finalized; queries go to the indexer's API. Errors are one line on
-//! stderr, `error: ...`, with exit status 1 (2 for malformed input).
+//! stderr, `error: ...`, with exit status 1 (2 for malformed input, 3 for a paused upload).
 
 mod args;
 mod context;
+mod documents;
 mod keystore;
+mod progress;
 mod query;
 mod write;
 
@@ -27,12 +29,26 @@ impl std::fmt::Display for Usage {
 
 impl std::error::Error for Usage {}
 
+/// An upload that stopped and can be resumed: exit status 3.
+#[derive(Debug)]
+pub(crate) struct Paused(pub(crate) String);
+
+impl std::fmt::Display for Paused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Paused {}
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli).await {
         let code = if e.downcast_ref::<Usage>().is_some() {
             2
+        } else if e.downcast_ref::<Paused>().is_some() {
+            3
         } else {
             1
         };
@@ -55,6 +71,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             stdin,
         }) => write::key_import(&ctx, &name, uri, phrase, stdin),
         Command::Key(Key::List) => query::key_list(&ctx),
+        Command::Key(Key::PublishEncryption) => write::key_publish_encryption_key(&ctx).await,
         Command::Gov(gov) => match gov {
             Gov::Validators => query::validators(&ctx).await,
             Gov::Propose(kind) => write::gov_propose(&ctx, kind).await,
@@ -80,6 +97,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 write::doc_extend_retention(&ctx, id, retention).await
             }
             Doc::Transfer { id, to } => write::doc_transfer(&ctx, id, &to).await,
+            Doc::Upload(args) => documents::upload(&ctx, args).await,
+            Doc::Download { id, out } => documents::download(&ctx, id, out).await,
         },
         Command::Vault(vault) => match vault {
             Vault::Create { admins } => write::vault_create(&ctx, &admins).await,

@@ -80,6 +80,43 @@ pub(crate) fn key_import(
     Ok(())
 }
 
+pub(crate) async fn key_publish_encryption_key(ctx: &Context) -> anyhow::Result<()> {
+    let (signer, secret) = ctx.signer_with_encryption_secret()?;
+    let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
+    let public_hex = format!("0x{}", hex::encode(public));
+    let (chain, nft) = documents(ctx).await?;
+    let account = sdv_chain::AccountId::from(signer.public_key().0);
+    if let Some(current) = nft.encryption_key(&account).await? {
+        if current.key == public {
+            if ctx.json {
+                println!(
+                    "{}",
+                    json!({
+                        "action": "encryption key published",
+                        "encryption_key": public_hex,
+                        "version": current.version,
+                        "unchanged": true,
+                    })
+                );
+            } else {
+                println!(
+                    "encryption key {public_hex} is published already (version {})",
+                    current.version
+                );
+            }
+            return Ok(());
+        }
+    }
+    let submitted = nft
+        .publish_encryption_key(&signer, public)
+        .await
+        .map_err(|e| refused(Target::Document, e))?;
+    if !ctx.json {
+        println!("encryption key {public_hex}");
+    }
+    report(ctx, &chain, "encryption key published", &submitted, None).await
+}
+
 /// Which contract a call went to, to name it and decode its error.
 #[derive(Clone, Copy)]
 enum Target {

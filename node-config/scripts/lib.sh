@@ -6,6 +6,8 @@ source "$ROOT/node-config/scripts/versions.sh"
 CACHE="${SDV_CACHE:-$HOME/.cache/sdv}"
 STATE="$ROOT/.dev-state"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+# Incremental caches grow without bound across many builds; CI and test builds do not need them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 CONTRACTS_TARGET="$CACHE/target-contracts"
 export SDV_CONTRACTS_DIR="${SDV_CONTRACTS_DIR:-$CONTRACTS_TARGET/ink}"
 # The same contracts built with their `next-version` feature, for code-upgrade tests.

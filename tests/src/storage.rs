@@ -205,7 +205,7 @@ impl StorageStack {
     /// Starts `sdv-storage` (again) and waits until its three APIs answer.
     pub async fn start_storage(&mut self) {
         let mut command = Command::new(crate::binary("sdv-storage"));
-        command.stdout(Stdio::null()).stderr(Stdio::inherit());
+        command.stdout(Stdio::inherit()).stderr(Stdio::inherit());
         for (k, v) in &self.storage_env {
             command.env(k, v);
         }

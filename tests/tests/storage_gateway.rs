@@ -446,3 +446,129 @@ async fn a_gateway_killed_mid_upload_resumes_after_restart_with_nothing_half_wri
     let spooled: Vec<_> = std::fs::read_dir(stack.spool()).unwrap().collect();
     assert!(spooled.is_empty(), "the spool is emptied once the object is stored");
 }
+
+/// Uploads `doc` for `user` with `class` and `retention` and waits for its token.
+async fn store(client: &GatewayClient, stack: &StorageStack, user: &User, doc: &Sealed, name: &str, class: &str, retention: &str) -> u64 {
+    let mut create = request(stack, user, doc, HolderRef::Account);
+    create.name = Some(name.into());
+    create.class = class.into();
+    create.retention = retention.into();
+    let status = client.create_upload(&create).await.unwrap();
+    let done = upload_all(client, &status, doc).await;
+    minted(client, &done.upload_id).await
+}
+
+async fn indexed(stack: &StorageStack, token: u64, until: impl Fn(&serde_json::Value) -> bool, what: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{}/documents/{token}", stack.indexer.api)).await {
+            if r.status().is_success() {
+                let body: serde_json::Value = r.json().await.unwrap();
+                if until(&body["data"]) {
+                    return body["data"].clone();
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "document {token}: {what} within 120 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn civil_date(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    format!("{:04}-{month:02}-{day:02}", yoe + era * 400 + i64::from(month <= 2))
+}
+
+const DAY_SECS: u64 = 24 * 60 * 60;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_notice_then_deletion_with_the_clock_moved_and_an_extension_keeps_a_document() {
+    let mut ctx = TestContext::new().await;
+    let stack = StorageStack::start(&ctx).await;
+    let alice = User::new(&ctx, accounts::alice()).await;
+    let client = alice.login(&stack).await;
+    let http = reqwest::Client::new();
+    http.put(format!("{}/v1/contacts/{}", stack.notify, alice.account_hex()))
+        .header("x-api-key", sdv_system_tests::storage::NOTIFY_KEY)
+        .json(&serde_json::json!({ "email": "alice@sdv.localhost" }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .expect("setting Alice's contact");
+
+    let lease = seal(2048);
+    let memo = seal(2048);
+    let w9 = seal(2048);
+    let lease_id = store(&client, &stack, &alice, &lease, "lease.pdf", "other", "minimum").await;
+    let memo_id = store(&client, &stack, &alice, &memo, "memo.txt", "other", "minimum").await;
+    // A US tax document filed for 1 year is kept 7, and Alice is told.
+    let w9_id = store(&client, &stack, &alice, &w9, "w9-2026.pdf", "us_tax", "minimum").await;
+    let upgraded = indexed(&stack, w9_id, |d| d["retention"] == "regulatory_us_tax", "retention raised to 7 years").await;
+    let uploaded_at = indexed(&stack, lease_id, |_| true, "indexed").await["expiry_ms"].as_i64().unwrap() - 365 * 86_400_000;
+    // Minted a few blocks after the lease: 7 years from its own upload, not 1.
+    let kept = upgraded["expiry_ms"].as_i64().unwrap() - uploaded_at;
+    assert!((7 * 365 * 86_400_000..7 * 365 * 86_400_000 + 120_000).contains(&kept), "kept {kept} ms");
+    let mails = stack.smtp.wait_for_messages(1, Duration::from_secs(60)).await;
+    assert!(mails.iter().any(|m| m.contains("w9-2026.pdf") && m.contains("Regulatory, US tax (7 years)") && m.contains("Minimum (1 year)")), "the upgrade notice: {mails:?}");
+
+    // 20 days before the 1-year expiry: the notice is recorded on-chain and mailed.
+    ctx.move_clock_ahead(345 * DAY_SECS).await;
+    let noticed = indexed(&stack, lease_id, |d| d["status"] == "deletion_scheduled", "the notice on-chain").await;
+    indexed(&stack, memo_id, |d| d["status"] == "deletion_scheduled", "the notice on-chain").await;
+    let due = noticed["deletion_due_ms"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let notice = loop {
+        if let Some(m) = stack.smtp.messages().into_iter().find(|m| m.contains("lease.pdf")) {
+            break m;
+        }
+        assert!(Instant::now() < deadline, "no notice mail for lease.pdf: {:?}", stack.smtp.messages());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    for fact in [
+        "Document: lease.pdf".to_owned(),
+        "Uploaded: ".to_owned(),
+        "Retention policy: Minimum (1 year)".to_owned(),
+        format!("Scheduled deletion: {}", civil_date(due)),
+    ] {
+        assert!(notice.contains(&fact), "the notice names {fact:?}: {notice}");
+    }
+
+    // Alice extends the memo during the notice: the deletion is cancelled.
+    let nft = DocumentNft::new(ctx.chain.clone(), ctx.deployment.address("document_nft").unwrap().clone());
+    nft.extend_retention(&alice.wallet, memo_id, sdv_types::document::RetentionOption::Standard)
+        .await
+        .expect("extending the memo's retention");
+    indexed(&stack, memo_id, |d| d["status"] == "active", "the extension").await;
+
+    // Past the deletion date: the lease is deleted from S3 and on-chain; the memo and the W-9
+    // stay, with their objects.
+    ctx.move_clock_ahead(345 * DAY_SECS + 31 * DAY_SECS).await;
+    indexed(&stack, lease_id, |d| d["status"] == "deleted", "the deletion").await;
+    let s3 = stack.s3.client();
+    let exists = |sha: [u8; 32]| {
+        let s3 = s3.clone();
+        let bucket = stack.s3.bucket.clone();
+        async move { s3.head_object().bucket(bucket).key(format!("docs/{}", hex::encode(sha))).send().await.is_ok() }
+    };
+    assert!(!exists(lease.sha256).await, "the lease's object is deleted");
+    assert!(exists(memo.sha256).await, "the extended memo keeps its object");
+    assert!(exists(w9.sha256).await, "the W-9 keeps its object");
+    let nft = DocumentNft::new(ctx.chain.clone(), ctx.deployment.address("document_nft").unwrap().clone());
+    assert_eq!(nft.document(memo_id).await.unwrap().unwrap().deleted_at, None);
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let gone = client.read_document(lease_id, out.path()).await;
+    assert!(matches!(&gone, Err(Error::Api { status: 410, .. }) | Err(Error::Api { status: 401, .. })), "{gone:?}");
+    let client = alice.login(&stack).await;
+    let gone = client.read_document(lease_id, out.path()).await.unwrap_err();
+    assert_eq!(api_code(&gone), (410, "document_deleted"));
+    client.read_document(memo_id, out.path()).await.expect("the memo is still readable");
+}

@@ -261,12 +261,23 @@ pub async fn watch_revocations(state: AppState, every: Duration) {
         tick.tick().await;
         if let Err(e) = revoke_once(&state).await {
             tracing::warn!(%e, "checking revoked wallets failed; retrying");
+            // A node that restarted closed our connection for good: open a new one.
+            let lost = e
+                .downcast_ref::<sdv_chain::Error>()
+                .is_some_and(sdv_relayer::is_transient);
+            if lost {
+                if let Err(e) = state.reconnect().await {
+                    tracing::warn!(%e, "reconnecting to the node failed; retrying");
+                }
+            }
         }
     }
 }
 
 /// One pass of [`watch_revocations`]; returns the sessions it ended.
 pub async fn revoke_once(state: &AppState) -> anyhow::Result<u64> {
+    // Also the node connection's liveness check (see `watch_revocations`).
+    state.documents().is_revoked(&AccountId::from([0u8; 32])).await?;
     sqlx::query("DELETE FROM storage_challenges WHERE expires_at < now()")
         .execute(state.pool())
         .await?;

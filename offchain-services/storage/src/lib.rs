@@ -56,20 +56,34 @@ struct Inner {
     config: Config,
     pool: PgPool,
     bucket: s3::Bucket,
+    contracts: std::sync::RwLock<Contracts>,
+    http: reqwest::Client,
+    uploads: upload::Uploads,
+}
+
+/// The contracts, through one connection to the node (replaced when the node restarts).
+#[derive(Clone)]
+struct Contracts {
     documents: DocumentNft,
     governance: Governance,
     vaults: TeamVault,
-    http: reqwest::Client,
-    uploads: upload::Uploads,
+}
+
+impl Contracts {
+    async fn connect(config: &Config) -> sdv_chain::Result<Self> {
+        let chain = Chain::connect(&config.node_url).await?;
+        Ok(Self {
+            documents: DocumentNft::new(chain.clone(), config.document_nft.clone()),
+            governance: Governance::new(chain.clone(), config.governance.clone()),
+            vaults: TeamVault::new(chain, config.team_vault.clone()),
+        })
+    }
 }
 
 impl AppState {
     /// Connects to the node and builds the state.
     pub async fn new(config: Config, pool: PgPool) -> anyhow::Result<Self> {
-        let chain = Chain::connect(&config.node_url).await?;
-        let documents = DocumentNft::new(chain.clone(), config.document_nft.clone());
-        let governance = Governance::new(chain.clone(), config.governance.clone());
-        let vaults = TeamVault::new(chain, config.team_vault.clone());
+        let contracts = Contracts::connect(&config).await?;
         let bucket = s3::Bucket::new(&config.s3);
         tokio::fs::create_dir_all(&config.spool_dir).await?;
         Ok(Self {
@@ -78,9 +92,7 @@ impl AppState {
                 config,
                 pool,
                 bucket,
-                documents,
-                governance,
-                vaults,
+                contracts: std::sync::RwLock::new(contracts),
                 http: reqwest::Client::new(),
             }),
         })
@@ -101,19 +113,31 @@ impl AppState {
         &self.inner.bucket
     }
 
+    fn contracts(&self) -> Contracts {
+        self.inner.contracts.read().expect("not poisoned").clone()
+    }
+
     /// DocumentNFT.
-    pub fn documents(&self) -> &DocumentNft {
-        &self.inner.documents
+    pub fn documents(&self) -> DocumentNft {
+        self.contracts().documents
     }
 
     /// ValidatorGovernance.
-    pub fn governance(&self) -> &Governance {
-        &self.inner.governance
+    pub fn governance(&self) -> Governance {
+        self.contracts().governance
     }
 
     /// TeamVault.
-    pub fn vaults(&self) -> &TeamVault {
-        &self.inner.vaults
+    pub fn vaults(&self) -> TeamVault {
+        self.contracts().vaults
+    }
+
+    /// Connects to the node again (after it restarted: a subxt client does not reconnect).
+    pub async fn reconnect(&self) -> sdv_chain::Result<()> {
+        let contracts = Contracts::connect(&self.inner.config).await?;
+        *self.inner.contracts.write().expect("not poisoned") = contracts;
+        tracing::info!(node = %self.inner.config.node_url, "reconnected to the node");
+        Ok(())
     }
 
     /// An HTTP client (indexer, notification service).

@@ -212,6 +212,7 @@ pub async fn pass(state: &AppState) -> ApiResult<Report> {
             report.notified += 1;
         }
         if due > now {
+            tracing::debug!(id, due, now, "deletion not due yet");
             continue;
         }
         let delete_step = format!("delete:{id}:{due}");
@@ -227,6 +228,7 @@ pub async fn pass(state: &AppState) -> ApiResult<Report> {
             && on_chain.retention != RetentionOption::Permanent
             && on_chain.replicas.arweave.is_none();
         if !still_due {
+            tracing::debug!(id, due, now, deletion = ?on_chain.deletion, "the chain does not have this deletion due");
             continue;
         }
         objects::release_document(state, &sha, &format!("retention deletion of document {id}")).await?;

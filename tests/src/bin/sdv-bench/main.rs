@@ -6,6 +6,7 @@
 mod backlog;
 mod indexer;
 mod relayer;
+mod storage;
 
 use sdv_chain::{
     node, to_ink_account, CallData, Chain, DocumentNft, DryRun, Governance, GuardianRecovery, Mint,
@@ -30,8 +31,11 @@ async fn main() {
         "contracts" => contracts().await,
         "indexer" => indexer::run().await,
         "relayer" => relayer::run().await,
+        "storage" => storage::run().await,
         other => {
-            eprintln!("unknown benchmark group {other} (groups: contracts, indexer, relayer)");
+            eprintln!(
+                "unknown benchmark group {other} (groups: contracts, indexer, relayer, storage)"
+            );
             std::process::exit(2);
         }
     }

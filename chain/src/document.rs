@@ -223,6 +223,12 @@ impl DocumentNft {
             .await
     }
 
+    /// The upload staged for a vault under a ciphertext hash.
+    pub async fn staged_upload(&self, sha256: Hash32) -> Result<Option<sdv_types::document::StagedUpload>> {
+        self.query(CallData::message("staged_upload").arg(&sha256))
+            .await
+    }
+
     /// A holder's tier (`None` for a vault that does not exist or a revoked wallet).
     pub async fn tier_of(&self, holder: Holder) -> Result<Option<Tier>> {
         self.query(CallData::message("tier_of").arg(&holder)).await

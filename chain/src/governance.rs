@@ -83,6 +83,13 @@ impl Governance {
             .await
     }
 
+    /// The account holding a service role.
+    pub async fn role(&self, role: sdv_types::governance::Role) -> Result<Option<AccountId>> {
+        let account: Option<sdv_types::AccountId> =
+            self.query(CallData::message("role").arg(&role)).await?;
+        Ok(account.as_ref().map(crate::from_ink_account))
+    }
+
     /// A tier's limits as governance sets them.
     pub async fn tier_params(&self, tier: Tier) -> Result<TierParams> {
         self.query(CallData::message("tier_params").arg(&tier))

@@ -169,7 +169,8 @@ build_upgrade_contracts() {
 
 build_binaries() {
   say "building the SDV binaries"
-  cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --bin sdv-devnet --bin sdv --bin sdv-indexer
+  cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --bin sdv-devnet --bin sdv --bin sdv-indexer \
+    --bin sdv-relayer --bin sdv-storage --bin sdv-notify
 }
 
 # --- PostgreSQL ---------------------------------------------------------------------------
@@ -398,6 +399,7 @@ cmd_up() {
     SDV_INDEXER_LISTEN="$(sed 's|http://||' "$STATE/indexer.url")" \
     "$CARGO_TARGET_DIR/debug/sdv-indexer" --reset > "$STATE/indexer.log" 2>&1 &
   echo $! > "$STATE/indexer.pid"
+  start_storage_services
   say "the stack is up ($(elapsed "$t0"))"
   cmd_status || true
   echo
@@ -407,7 +409,85 @@ cmd_up() {
   cmd_down
 }
 
+# port_or_free PORT: PORT when nothing listens on it, else a free loopback port.
+port_or_free() {
+  if python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null; then
+    echo "$1"
+  else
+    free_port
+  fi
+}
+
+# start_service NAME COMMAND...: runs COMMAND in the background with its log in $STATE/NAME.log
+# and its pid in $STATE/NAME.pid (the environment is the caller's).
+start_service() {
+  local name="$1"; shift
+  "$@" > "$STATE/$name.log" 2>&1 &
+  echo $! > "$STATE/$name.pid"
+}
+
+# The storage services on the spec's ports when free: the upload gateway (9015), the storage
+# service (8900), the compliance API (8100), the notification service (8400) with a local SMTP
+# server whose mail lands in $STATE/mail, and a relayer per role (storage attestor, retention
+# executor) sending what they enqueue.
+start_storage_services() {
+  local db secrets gateway storage compliance notify smtp
+  db="$(cat "$STATE/database.url")"
+  secrets="$STATE/secrets"
+  mkdir -p "$secrets" "$STATE/mail"
+  chmod 700 "$secrets"
+  for f in notify-api-key webhook-secret; do
+    [ -s "$secrets/$f" ] || python3 -c 'import secrets; print(secrets.token_hex(32))' > "$secrets/$f"
+    chmod 600 "$secrets/$f"
+  done
+  gateway="$(port_or_free 9015)"; storage="$(port_or_free 8900)"
+  compliance="$(port_or_free 8100)"; notify="$(port_or_free 8400)"; smtp="$(free_port)"
+  say "starting the storage services (gateway :$gateway, storage :$storage, compliance :$compliance, notify :$notify, mail :$smtp)"
+  start_service mail python3 -m aiosmtpd -n -l "127.0.0.1:$smtp" -c aiosmtpd.handlers.Mailbox "$STATE/mail"
+  echo "smtp://127.0.0.1:$smtp" > "$STATE/mail.url"
+  local role
+  for role in storage-attestor retention-executor; do
+    SDV_DEPLOYMENT="$STATE/deployment.json" DATABASE_URL="$db" SDV_RELAYER_SIGNER="//sdv//$role" \
+      SDV_INDEXER_URL="$(cat "$STATE/indexer.url")" \
+      start_service "relayer-$role" "$CARGO_TARGET_DIR/debug/sdv-relayer" run
+  done
+  DATABASE_URL="$db" SDV_NOTIFY_LISTEN="127.0.0.1:$notify" \
+    SDV_NOTIFY_API_KEY_FILE="$secrets/notify-api-key" SDV_WEBHOOK_SECRET_FILE="$secrets/webhook-secret" \
+    SDV_SMTP_URL="smtp://127.0.0.1:$smtp" \
+    start_service notify "$CARGO_TARGET_DIR/debug/sdv-notify"
+  echo "http://127.0.0.1:$notify" > "$STATE/notify.url"
+  # shellcheck disable=SC1091
+  ( set -a; source "$STATE/garage/s3.env"; set +a
+    DATABASE_URL="$db" SDV_DEPLOYMENT="$STATE/deployment.json" SDV_INDEXER_URL="$(cat "$STATE/indexer.url")" \
+      SDV_GATEWAY_LISTEN="127.0.0.1:$gateway" SDV_STORAGE_LISTEN="127.0.0.1:$storage" \
+      SDV_COMPLIANCE_LISTEN="127.0.0.1:$compliance" SDV_STORAGE_SPOOL="$STATE/spool" \
+      SDV_RECOVERY_KEY_FILE="$secrets/recovery.key" SDV_NOTIFY_URL="http://127.0.0.1:$notify" \
+      SDV_NOTIFY_API_KEY_FILE="$secrets/notify-api-key" \
+      start_service storage "$CARGO_TARGET_DIR/debug/sdv-storage" )
+  echo "http://127.0.0.1:$gateway" > "$STATE/gateway.url"
+  echo "http://127.0.0.1:$storage" > "$STATE/storage.url"
+  echo "http://127.0.0.1:$compliance" > "$STATE/compliance.url"
+  local waited=0 url
+  for url in "$STATE/gateway.url" "$STATE/notify.url"; do
+    until curl -s -m 2 -o /dev/null "$(cat "$url")/health"; do
+      sleep 1; waited=$((waited + 1))
+      [ "$waited" -lt 60 ] || { say "$(basename "$url" .url) did not answer in 60 s (see $STATE/*.log)"; return 0; }
+    done
+  done
+}
+
+# The services start_storage_services started, in the order they stop.
+STORAGE_SERVICES=(storage notify relayer-storage-attestor relayer-retention-executor mail)
+
 cmd_down() {
+  local name
+  for name in "${STORAGE_SERVICES[@]}"; do
+    if [ -f "$STATE/$name.pid" ]; then
+      say "stopping $name (pid $(cat "$STATE/$name.pid"))"
+      kill -TERM "$(cat "$STATE/$name.pid")" 2>/dev/null || true
+      rm -f "$STATE/$name.pid"
+    fi
+  done
   if [ -f "$STATE/indexer.pid" ]; then
     say "stopping the indexer (pid $(cat "$STATE/indexer.pid"))"
     kill -TERM "$(cat "$STATE/indexer.pid")" 2>/dev/null || true
@@ -473,6 +553,24 @@ cmd_status() {
   else
     printf '%-22s %-50s %s\n' indexer "${api:--}" "down (log $STATE/indexer.log)"; ok=1
   fi
+  local part url
+  for part in gateway storage compliance notify; do
+    url="$(cat "$STATE/$part.url" 2>/dev/null || true)"
+    if [ -n "$url" ] && curl -sf -m 3 -o /dev/null "$url/health"; then
+      printf '%-22s %-50s %s\n' "$part" "$url" up
+    else
+      printf '%-22s %-50s %s\n' "$part" "${url:--}" "down (log $STATE/$( [ "$part" = notify ] && echo notify || echo storage).log)"; ok=1
+    fi
+  done
+  for part in relayer-storage-attestor relayer-retention-executor mail; do
+    local pid; pid="$(cat "$STATE/$part.pid" 2>/dev/null || true)"
+    url="$( [ "$part" = mail ] && cat "$STATE/mail.url" 2>/dev/null || echo "$(cat "$STATE/database.url" 2>/dev/null) (outbox)")"
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      printf '%-22s %-50s %s\n' "$part" "$url" "up (pid $pid)"
+    else
+      printf '%-22s %-50s %s\n' "$part" "$url" "down (log $STATE/$part.log)"; ok=1
+    fi
+  done
   if [ -f "$STATE/deployment.json" ] && [ "$ok" = 0 ]; then
     python3 - "$STATE/deployment.json" <<'PY'
 import json, sys

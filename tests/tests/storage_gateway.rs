@@ -572,3 +572,89 @@ async fn retention_notice_then_deletion_with_the_clock_moved_and_an_extension_ke
     assert_eq!(api_code(&gone), (410, "document_deleted"));
     client.read_document(memo_id, out.path()).await.expect("the memo is still readable");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_vault_upload_waits_in_staging_until_the_vault_executes_and_is_removed_when_vetoed() {
+    use sdv_chain::TeamVault;
+    use sdv_types::{
+        document::{DocumentClass, RetentionOption},
+        vault::Operation,
+    };
+    let mut ctx = TestContext::new().await;
+    let stack = StorageStack::start(&ctx).await;
+    let alice = User::new(&ctx, accounts::alice()).await;
+    let client = alice.login(&stack).await;
+    let team = |ctx: &TestContext| TeamVault::new(ctx.chain.clone(), ctx.deployment.address("team_vault").unwrap().clone());
+    let nft = |ctx: &TestContext| DocumentNft::new(ctx.chain.clone(), ctx.deployment.address("document_nft").unwrap().clone());
+    let admins: Vec<_> = [accounts::alice(), accounts::bob(), accounts::charlie()]
+        .iter()
+        .map(|k| k.public_key().to_account_id())
+        .collect();
+    let vault = team(&ctx).create_vault(&accounts::alice(), &admins).await.unwrap();
+
+    // Dave is no admin of it: his vault upload is refused.
+    let dave = User::new(&ctx, accounts::dave()).await;
+    let refused = dave.login(&stack).await.create_upload(&request(&stack, &dave, &seal(10), HolderRef::Vault(vault))).await.unwrap_err();
+    assert_eq!(api_code(&refused), (403, "not_vault_admin"));
+
+    let kept = seal(4096);
+    let vetoed = seal(4096);
+    let s3 = stack.s3.client();
+    let exists = |key: String| {
+        let s3 = s3.clone();
+        let bucket = stack.s3.bucket.clone();
+        async move { s3.head_object().bucket(bucket).key(key).send().await.is_ok() }
+    };
+    for doc in [&kept, &vetoed] {
+        let status = client.create_upload(&request(&stack, &alice, doc, HolderRef::Vault(vault))).await.unwrap();
+        let done = upload_all(&client, &status, doc).await;
+        assert_eq!(done.state, UploadState::Staged);
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while nft(&ctx).staged_upload(doc.sha256).await.unwrap().is_none() {
+            assert!(Instant::now() < deadline, "not staged on-chain within 90 s");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert!(exists(format!("vaults/{vault}/staging/{}", hex::encode(doc.sha256))).await, "staged in the vault's area");
+        assert!(!exists(format!("docs/{}", hex::encode(doc.sha256))).await, "never under docs/ before the vault decides");
+    }
+
+    // Alice proposes both, Bob approves both (2 of 3), Charlie vetoes one in the timelock.
+    let operation = |sha256| Operation::Upload { sha256, class: DocumentClass::Other, retention: RetentionOption::Standard, arweave: false };
+    let kept_op = team(&ctx).propose(&accounts::alice(), vault, &operation(kept.sha256)).await.unwrap();
+    let vetoed_op = team(&ctx).propose(&accounts::alice(), vault, &operation(vetoed.sha256)).await.unwrap();
+    for id in [kept_op, vetoed_op] {
+        team(&ctx).vote(&accounts::bob(), id, true).await.unwrap();
+    }
+    team(&ctx).veto(&accounts::charlie(), vetoed_op, "not this one").await.unwrap();
+    ctx.move_clock_ahead(73 * 3600).await;
+    team(&ctx).execute(&accounts::ferdie(), kept_op).await.expect("executing the kept upload");
+
+    let kept_doc = format!("docs/{}", hex::encode(kept.sha256));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let moved = exists(kept_doc.clone()).await
+            && !exists(format!("vaults/{vault}/staging/{}", hex::encode(kept.sha256))).await;
+        let removed = !exists(format!("vaults/{vault}/staging/{}", hex::encode(vetoed.sha256))).await
+            && nft(&ctx).staged_upload(vetoed.sha256).await.unwrap().is_none();
+        if moved && removed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "moved {moved}, removed {removed} after 120 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(!exists(format!("docs/{}", hex::encode(vetoed.sha256))).await, "the vetoed upload never reaches docs/");
+    assert_eq!(object_info(&stack, &kept.sha256).await["refcount"], 1);
+    let token = nft(&ctx).token_by_hash(kept.sha256).await.unwrap().expect("the vault's document");
+    // An admin reads and decrypts it.
+    let client = alice.login(&stack).await;
+    let out = tempfile::NamedTempFile::new().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while client.read_document(token, out.path()).await.is_err() {
+        assert!(Instant::now() < deadline, "the vault document is not readable");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let keys = client.document_keys(token).await.unwrap();
+    let mine = keys.iter().find(|k| k.role == KeyRole::Owner).unwrap();
+    let data_key = envelope::unwrap(&hex::decode(&mine.wrapped).unwrap(), &alice.secret).unwrap();
+    assert_eq!(envelope::decrypt(&std::fs::read(out.path()).unwrap(), &data_key).unwrap(), kept.plaintext);
+}

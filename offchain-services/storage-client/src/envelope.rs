@@ -234,7 +234,7 @@ pub struct Encrypted {
 pub fn encrypt_stream(
     mut src: impl Read,
     plaintext_len: u64,
-    dst: impl Write,
+    dst: impl Write + Send,
     key: &DataKey,
     id: DocumentId,
 ) -> Result<Encrypted> {
@@ -243,34 +243,54 @@ pub fn encrypt_stream(
     }
     let header = Header { id, plaintext_len };
     let header_bytes = header.to_bytes();
-    let mut out = HashingWriter::new(dst);
-    out.write_all(&header_bytes)?;
     let cipher = key.cipher();
-    let mut record = Zeroizing::new(Vec::with_capacity(RECORD_SIZE + TAG_LEN));
-    for index in 0..header.records() {
-        record.clear();
-        record.resize(header.record_len(index), 0);
-        src.read_exact(&mut record).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => Error::SourceChanged,
-            _ => Error::Io(e),
-        })?;
-        let mut nonce = [0; NONCE_LEN];
-        OsRng.fill_bytes(&mut nonce);
-        cipher
-            .encrypt_in_place(
-                Nonce::from_slice(&nonce),
-                &header.aad(&header_bytes, index),
-                &mut *record,
-            )
-            .expect("a 1 MiB record is far below AES-GCM's length limit");
-        out.write_all(&nonce)?;
-        out.write_all(&record)?;
-    }
-    if read_full(&mut src, &mut [0; 1])? != 0 {
-        return Err(Error::SourceChanged);
-    }
-    out.flush()?;
-    Ok(out.finish())
+    // Two stages on two threads: this one reads and encrypts records, the other hashes and
+    // writes them, with a few records in between (memory stays bounded by them).
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<([u8; NONCE_LEN], Vec<u8>)>(4);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> io::Result<Encrypted> {
+            let mut out = HashingWriter::new(dst);
+            out.write_all(&header_bytes)?;
+            for (nonce, record) in receiver {
+                out.write_all(&nonce)?;
+                out.write_all(&record)?;
+            }
+            out.flush()?;
+            Ok(out.finish())
+        });
+        let produced = (|| -> Result<()> {
+            for index in 0..header.records() {
+                let mut record = Zeroizing::new(vec![0; header.record_len(index)]);
+                record.reserve_exact(TAG_LEN);
+                src.read_exact(&mut record).map_err(|e| match e.kind() {
+                    io::ErrorKind::UnexpectedEof => Error::SourceChanged,
+                    _ => Error::Io(e),
+                })?;
+                let mut nonce = [0; NONCE_LEN];
+                OsRng.fill_bytes(&mut nonce);
+                cipher
+                    .encrypt_in_place(
+                        Nonce::from_slice(&nonce),
+                        &header.aad(&header_bytes, index),
+                        &mut *record,
+                    )
+                    .expect("a 1 MiB record is far below AES-GCM's length limit");
+                // Ciphertext from here on: it leaves the zeroizing buffer.
+                if sender.send((nonce, std::mem::take(&mut *record))).is_err() {
+                    // The writer stopped on an error, which it reports below.
+                    return Ok(());
+                }
+            }
+            if read_full(&mut src, &mut [0; 1])? != 0 {
+                return Err(Error::SourceChanged);
+            }
+            Ok(())
+        })();
+        drop(sender);
+        let written = writer.join().expect("the writing thread does not panic");
+        produced?;
+        Ok(written?)
+    })
 }
 
 /// Encrypts the file `src` into `dst` (created or replaced), streaming: memory is bounded by

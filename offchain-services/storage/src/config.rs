@@ -14,9 +14,10 @@
 //! | `SDV_S3_PART_MB` | the multipart part size, independent of the 5 MB chunk | 16 |
 //! | `SDV_S3_CONCURRENCY` | parts stored at once | 4 |
 //! | `SDV_STORAGE_SPOOL` | where chunks wait until their part is stored | `$TMPDIR/sdv-storage-spool` |
-//! | `SDV_STORAGE_ATTESTOR` | the storage attestor's account (the relayer signs with it) | required |
-//! | `SDV_RETENTION_EXECUTOR` | the retention executor's account | required |
-//! | `SDV_RECOVERY_PUBLIC_KEY` | the recovery key's X25519 public key (hex) every data key is also wrapped to | none |
+//! | `SDV_STORAGE_ATTESTOR` | the storage attestor's account (its relayer signs the mints) | the role's holder in ValidatorGovernance |
+//! | `SDV_RETENTION_EXECUTOR` | the retention executor's account | the role's holder in ValidatorGovernance |
+//! | `SDV_RECOVERY_PUBLIC_KEY` | the recovery key's X25519 public key (hex) every data key is also wrapped to | that of `SDV_RECOVERY_KEY_FILE` |
+//! | `SDV_RECOVERY_KEY_FILE` | the recovery key as a key file (X25519 secret, hex; made when missing), until the HSM holds it | none |
 //! | `SDV_NOTIFY_URL`, `SDV_NOTIFY_API_KEY` (or `_FILE`) | the notification service | `http://127.0.0.1:8400`, required |
 //! | `SDV_RETENTION_INTERVAL_MS` | how often the retention scheduler runs | 60000 |
 //! | `SDV_SESSION_CHECK_MS` | how often sessions of revoked wallets are ended | 5000 |
@@ -58,10 +59,10 @@ pub struct Config {
     pub s3_concurrency: usize,
     /// Where chunks wait.
     pub spool_dir: PathBuf,
-    /// The storage attestor.
-    pub attestor: AccountId,
-    /// The retention executor.
-    pub executor: AccountId,
+    /// The storage attestor (`None`: governance's role holder).
+    pub attestor: Option<AccountId>,
+    /// The retention executor (`None`: governance's role holder).
+    pub executor: Option<AccountId>,
     /// The recovery key's X25519 public key.
     pub recovery_public_key: Option<[u8; 32]>,
     /// How often revoked wallets' sessions are looked for (ms).
@@ -74,9 +75,12 @@ pub struct Config {
     pub retention_interval_ms: u64,
 }
 
-fn account(name: &str) -> anyhow::Result<AccountId> {
-    let text = std::env::var(name).with_context(|| format!("{name} is not set"))?;
+fn account(name: &str) -> anyhow::Result<Option<AccountId>> {
+    let Ok(text) = std::env::var(name) else {
+        return Ok(None);
+    };
     crate::parse_account(&text)
+        .map(Some)
         .with_context(|| format!("{name}: {text:?} is not an account (SS58 or 64 hex digits)"))
 }
 
@@ -97,12 +101,24 @@ impl Config {
         let node_url = std::env::var("SDV_NODE_URL").unwrap_or_else(|_| deployment.rpc_url.clone());
         let part_mb: u64 = env_parse("SDV_S3_PART_MB", 16)?;
         anyhow::ensure!(part_mb >= 5, "SDV_S3_PART_MB must be at least 5 (S3's smallest part)");
-        let recovery_public_key = match std::env::var("SDV_RECOVERY_PUBLIC_KEY") {
-            Ok(text) => Some(
+        let recovery_public_key = match (
+            std::env::var("SDV_RECOVERY_PUBLIC_KEY"),
+            std::env::var_os("SDV_RECOVERY_KEY_FILE").map(PathBuf::from),
+        ) {
+            (Ok(text), _) => Some(
                 crate::parse_hash(&text)
                     .context("SDV_RECOVERY_PUBLIC_KEY is not 64 hex digits")?,
             ),
-            Err(_) => None,
+            (Err(_), Some(path)) => {
+                use sdv_storage_client::envelope::{generate_key_file, KeyFileRecoveryKey, RecoveryKey};
+                let public = if path.exists() {
+                    KeyFileRecoveryKey::open(&path)?.public_key()
+                } else {
+                    generate_key_file(&path)?
+                };
+                Some(public.to_bytes())
+            }
+            (Err(_), None) => None,
         };
         Ok(Self {
             database_url: Secret::require("DATABASE_URL")?,

@@ -25,6 +25,7 @@ pub mod read;
 pub mod retention;
 pub mod s3;
 pub mod upload;
+pub mod vaults;
 
 use std::sync::Arc;
 
@@ -54,6 +55,8 @@ pub struct AppState {
 
 struct Inner {
     config: Config,
+    attestor: AccountId,
+    executor: AccountId,
     pool: PgPool,
     bucket: s3::Bucket,
     contracts: std::sync::RwLock<Contracts>,
@@ -84,12 +87,28 @@ impl AppState {
     /// Connects to the node and builds the state.
     pub async fn new(config: Config, pool: PgPool) -> anyhow::Result<Self> {
         let contracts = Contracts::connect(&config).await?;
+        let role = |configured: &Option<AccountId>, role: sdv_types::governance::Role| {
+            let governance = contracts.governance.clone();
+            let configured = configured.clone();
+            async move {
+                match configured {
+                    Some(account) => Ok(account),
+                    None => governance.role(role).await?.ok_or_else(|| {
+                        anyhow::anyhow!("ValidatorGovernance names no {role:?} and none is configured")
+                    }),
+                }
+            }
+        };
+        let attestor = role(&config.attestor, sdv_types::governance::Role::StorageAttestor).await?;
+        let executor = role(&config.executor, sdv_types::governance::Role::RetentionExecutor).await?;
         let bucket = s3::Bucket::new(&config.s3);
         tokio::fs::create_dir_all(&config.spool_dir).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 uploads: upload::Uploads::new(config.s3_concurrency),
                 config,
+                attestor,
+                executor,
                 pool,
                 bucket,
                 contracts: std::sync::RwLock::new(contracts),
@@ -101,6 +120,16 @@ impl AppState {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The storage attestor, whose relayer mints.
+    pub fn attestor(&self) -> &AccountId {
+        &self.inner.attestor
+    }
+
+    /// The retention executor, whose relayer records notices and deletions.
+    pub fn executor(&self) -> &AccountId {
+        &self.inner.executor
     }
 
     /// The database.

@@ -10,6 +10,7 @@ use sqlx::postgres::PgPoolOptions;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    release_large_buffers();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -59,4 +60,15 @@ async fn main() -> anyhow::Result<()> {
         _ = term.recv() => tracing::info!("terminated"),
     }
     Ok(())
+}
+
+/// Chunks (5 MB) and parts (16 MB) are allocated and freed all the time, on many threads.
+/// glibc's default raises its mmap threshold after such frees and then serves them from
+/// per-thread arenas that keep the memory; a fixed 1 MiB threshold hands every large buffer
+/// back to the system when freed, so the resident size follows the buffers in use.
+fn release_large_buffers() {
+    // SAFETY: `mallopt` only changes the allocator's parameters (it is thread-safe).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
 }

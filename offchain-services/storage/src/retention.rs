@@ -12,7 +12,8 @@
 //!    uses it), and only then is the deletion confirmed on-chain (`confirm_deletion`);
 //! 4. an upload whose retention the chain raised to its class's floor is notified
 //!    (`retention_upgraded`);
-//! 5. idle uploads expire, and references of refused mints are released.
+//! 5. idle uploads expire, references of refused mints are released, and vault uploads the
+//!    vault decided on are moved to `docs/` or removed ([`crate::vaults`]).
 //!
 //! Every step is recorded once (`storage_retention_steps`), so a pass can crash anywhere and
 //! the next one continues.
@@ -56,6 +57,8 @@ pub struct Report {
     pub expired: usize,
     /// References of refused mints released.
     pub refused: usize,
+    /// Vault uploads settled (moved to `docs/` or removed).
+    pub vaults: crate::vaults::Settled,
 }
 
 async fn step_done(state: &AppState, step: &str) -> ApiResult<bool> {
@@ -77,7 +80,7 @@ async fn mark_done(state: &AppState, step: &str, token_id: i64) -> ApiResult<()>
 /// Enqueues a retention executor call once under `key`.
 async fn enqueue_executor(state: &AppState, key: &str, call: CallData) -> ApiResult<bool> {
     let mut conn = state.pool().acquire().await?;
-    sdv_relayer::outbox::enqueue(&mut conn, key, &state.config().executor, &state.config().document_nft, &call.into_bytes())
+    sdv_relayer::outbox::enqueue(&mut conn, key, state.executor(), &state.config().document_nft, &call.into_bytes())
         .await
         .map_err(|e| ApiError::unavailable("the outbox", e))
 }
@@ -162,6 +165,7 @@ pub async fn pass(state: &AppState) -> ApiResult<Report> {
     let mut report = Report {
         expired: upload::expire_idle(state).await?,
         refused: objects::release_refused(state).await?,
+        vaults: crate::vaults::settle(state).await?,
         ..Report::default()
     };
     // The chain's time: the finalized block's, as the indexer last saw it.

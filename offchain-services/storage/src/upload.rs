@@ -65,6 +65,7 @@ pub fn routes() -> Router<AppState> {
 /// Losing it (a crash) loses nothing: the database has what was stored.
 pub(crate) struct Uploads {
     chunks_in_flight: Mutex<HashMap<String, u8>>,
+    hashes: Mutex<HashMap<String, Arc<Mutex<RunningHash>>>>,
     parts_in_flight: Mutex<HashSet<(String, i32)>>,
     completing: Mutex<HashSet<String>>,
     s3_slots: Arc<Semaphore>,
@@ -74,10 +75,56 @@ impl Uploads {
     pub(crate) fn new(s3_concurrency: usize) -> Self {
         Self {
             chunks_in_flight: Mutex::default(),
+            hashes: Mutex::default(),
             parts_in_flight: Mutex::default(),
             completing: Mutex::default(),
             s3_slots: Arc::new(Semaphore::new(s3_concurrency.max(1))),
         }
+    }
+}
+
+/// The whole document's sha256, advanced over the chunks in order as they arrive, so that
+/// completing does not read the document again. Lost in a crash: completing then hashes the
+/// spool file instead.
+#[derive(Default)]
+struct RunningHash {
+    hasher: Sha256,
+    /// The next chunk to hash.
+    next: u32,
+    /// Chunks that arrived ahead of `next` (their bytes are in the spool).
+    ahead: std::collections::BTreeSet<u32>,
+    /// A chunk was received twice after it was hashed: its bytes may differ, so the running
+    /// hash is not trusted.
+    spoiled: bool,
+}
+
+impl RunningHash {
+    /// Takes chunk `index` (its verified bytes), then every chunk after it that arrived
+    /// earlier, read back from the spool.
+    fn advance(&mut self, index: u32, bytes: &[u8], spool: &std::path::Path, size: u64) -> std::io::Result<()> {
+        if index < self.next {
+            self.spoiled = true;
+            return Ok(());
+        }
+        if index > self.next {
+            self.ahead.insert(index);
+            return Ok(());
+        }
+        self.hasher.update(bytes);
+        self.next += 1;
+        if self.ahead.first() != Some(&self.next) {
+            return Ok(());
+        }
+        let file = std::fs::File::open(spool)?;
+        let mut buf = vec![0u8; CHUNK_SIZE as usize];
+        while self.ahead.remove(&self.next) {
+            let offset = u64::from(self.next) * CHUNK_SIZE;
+            let len = CHUNK_SIZE.min(size - offset) as usize;
+            file.read_exact_at(&mut buf[..len], offset)?;
+            self.hasher.update(&buf[..len]);
+            self.next += 1;
+        }
+        Ok(())
     }
 }
 
@@ -383,9 +430,10 @@ async fn create(
             HolderRef::Vault(v) => Some(v as i64),
             HolderRef::Account => None,
         };
-        // Uploads of this holder still on their way to a mint count against the limit too.
-        let pending: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM storage_uploads u
+        // Uploads of this holder still on their way to a mint count against the limit too,
+        // unless the chain (which `live` reads at its best block) has the document already.
+        let on_their_way: Vec<(bool, Vec<u8>)> = sqlx::query_as(
+            "SELECT u.state = 'open', u.sha256 FROM storage_uploads u
              LEFT JOIN relayer_outbox o ON o.idempotency_key = u.mint_key
              WHERE u.account = $1 AND u.vault IS NOT DISTINCT FROM $2
                AND (u.state = 'open' AND u.last_activity > now() - make_interval(secs => $3)
@@ -394,9 +442,18 @@ async fn create(
         .bind(&me.account.0[..])
         .bind(vault)
         .bind((IDLE_EXPIRY_MS / 1000) as f64)
-        .fetch_one(state.pool())
+        .fetch_all(state.pool())
         .await?;
-        if u64::from(live) + pending as u64 >= u64::from(max) {
+        let mut pending = 0u64;
+        for (open, sha) in on_their_way {
+            let minted = !open
+                && match <[u8; 32]>::try_from(sha.as_slice()) {
+                    Ok(sha) => documents.token_by_hash(sha).await?.is_some(),
+                    Err(_) => false,
+                };
+            pending += u64::from(!minted);
+        }
+        if u64::from(live) + pending >= u64::from(max) {
             return Err(ApiError::forbidden(
                 "tier_document_limit",
                 format!(
@@ -559,9 +616,13 @@ async fn put_chunk(
         ));
     }
     let spool = spool_path(&state, &id);
-    tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let file = std::fs::OpenOptions::new().write(true).open(spool)?;
-        file.write_all_at(&bytes, offset)
+    let bytes = tokio::task::spawn_blocking({
+        let spool = spool.clone();
+        move || -> std::io::Result<Bytes> {
+            let file = std::fs::OpenOptions::new().write(true).open(spool)?;
+            file.write_all_at(&bytes, offset)?;
+            Ok(bytes)
+        }
     })
     .await
     .map_err(|e| ApiError::unavailable("the spool", e))?
@@ -586,6 +647,25 @@ async fn put_chunk(
     for part in row.parts_of_chunk(index as i32) {
         spawn_part_if_ready(&state, &row, part).await?;
     }
+    let running = state
+        .uploads()
+        .hashes
+        .lock()
+        .expect("not poisoned")
+        .entry(id.clone())
+        .or_default()
+        .clone();
+    let size = row.size as u64;
+    tokio::task::spawn_blocking(move || {
+        let mut running = running.lock().expect("not poisoned");
+        if let Err(e) = running.advance(index, &bytes, &spool, size) {
+            // Completing hashes the spool file instead.
+            tracing::warn!(%e, "advancing the running hash failed");
+            running.spoiled = true;
+        }
+    })
+    .await
+    .map_err(|e| ApiError::unavailable("hashing", e))?;
     Ok(Json(sdv_storage_client::protocol::ChunkReceipt {
         index,
         received: received as u32,
@@ -750,9 +830,21 @@ async fn complete(
         ));
     }
     let spool = spool_path(&state, &id);
+    let running = state.uploads().hashes.lock().expect("not poisoned").remove(&id);
+    let chunks = row.chunks as u32;
     let whole = tokio::task::spawn_blocking({
         let spool = spool.clone();
-        move || hash_file(spool)
+        move || match running {
+            Some(running) => {
+                let running = std::mem::take(&mut *running.lock().expect("not poisoned"));
+                if running.next == chunks && !running.spoiled {
+                    Ok(running.hasher.finalize().into())
+                } else {
+                    hash_file(spool)
+                }
+            }
+            None => hash_file(spool),
+        }
     })
     .await
     .map_err(|e| ApiError::unavailable("hashing", e))?
@@ -943,7 +1035,7 @@ async fn record_stored(state: &AppState, row: &UploadRow) -> ApiResult<()> {
         .execute(&mut *tx)
         .await?;
     }
-    sdv_relayer::outbox::enqueue(&mut tx, &key, &config.attestor, &config.document_nft, &call)
+    sdv_relayer::outbox::enqueue(&mut tx, &key, state.attestor(), &config.document_nft, &call)
         .await
         .map_err(|e| ApiError::unavailable("the outbox", e))?;
     sqlx::query(
@@ -978,6 +1070,7 @@ async fn expire(state: &AppState, row: &UploadRow) -> ApiResult<()> {
 }
 
 async fn finish(state: &AppState, row: &UploadRow, to: &str, error: Option<String>) -> ApiResult<()> {
+    state.uploads().hashes.lock().expect("not poisoned").remove(&row.id);
     sqlx::query(
         "UPDATE storage_uploads SET state = $2, error = $3, finished_at = now()
          WHERE id = $1 AND state = 'open'",

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
-use sdv_chain::{to_ink_account, DocumentNft};
+use sdv_chain::{to_ink_account, DocumentNft, GuardianRecovery};
 use sdv_node_config::accounts;
 use sdv_storage_client::{
     client::{GatewayClient, NoProgress, Uploader},
@@ -13,7 +13,7 @@ use sdv_storage_client::{
     Error,
 };
 use sdv_system_tests::{storage::StorageStack, TestContext};
-use sdv_types::{document::Holder, governance::Tier};
+use sdv_types::{document::Holder, governance::Tier, recovery::GuardianKind};
 use subxt_signer::sr25519::Keypair;
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -400,6 +400,31 @@ async fn a_wrong_manifest_stores_nothing_and_bad_requests_get_json_errors() {
     second.end_session(&sessions[0].session_id).await.unwrap();
     let ended = client.upload_status(&open.upload_id).await.unwrap_err();
     assert_eq!(api_code(&ended), (401, "unauthorized"));
+
+    // Alice names her guardians: Bob, who has a contact, is asked by mail to accept.
+    http.put(format!("{}/v1/contacts/0x{}", stack.notify, hex::encode(accounts::bob().public_key().0)))
+        .header("x-api-key", sdv_system_tests::storage::NOTIFY_KEY)
+        .json(&serde_json::json!({ "email": "bob@sdv.localhost" }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .expect("setting Bob's contact");
+    let guardians = [
+        (accounts::bob(), GuardianKind::User),
+        (accounts::charlie(), GuardianKind::HardwareKey),
+        (accounts::dave(), GuardianKind::Custodian),
+    ];
+    let set: Vec<_> = guardians.iter().map(|(k, kind)| (k.public_key().to_account_id(), *kind)).collect();
+    GuardianRecovery::new(ctx.chain.clone(), ctx.deployment.address("guardian_recovery").unwrap().clone())
+        .set_guardians(&alice.wallet, &set)
+        .await
+        .expect("naming the guardians");
+    let mails = stack.smtp.wait_for_messages(1, Duration::from_secs(60)).await;
+    let request = mails.iter().find(|m| m.contains("bob@sdv.localhost")).expect("a mail to Bob");
+    // Long lines are quoted-printable with soft line breaks.
+    let body = request.replace("=\r\n", "").replace("=\n", "");
+    assert!(body.contains(&format!("sdv guardians accept {}", alice.account_hex())), "{request}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -11,7 +11,8 @@
 //!    deletion), its object reference is released (S3 deletes the object when no other document
 //!    uses it), and only then is the deletion confirmed on-chain (`confirm_deletion`);
 //! 4. an upload whose retention the chain raised to its class's floor is notified
-//!    (`retention_upgraded`);
+//!    (`retention_upgraded`), and so is each guardian a user named and who has not accepted
+//!    yet (`guardian_request`);
 //! 5. idle uploads expire, references of refused mints are released, and vault uploads the
 //!    vault decided on are moved to `docs/` or removed ([`crate::vaults`]).
 //!
@@ -57,6 +58,8 @@ pub struct Report {
     pub expired: usize,
     /// References of refused mints released.
     pub refused: usize,
+    /// Guardians asked to accept.
+    pub guardian_requests: usize,
     /// Vault uploads settled (moved to `docs/` or removed).
     pub vaults: crate::vaults::Settled,
 }
@@ -129,8 +132,9 @@ async fn upload_facts(state: &AppState, sha: &[u8; 32]) -> ApiResult<(Option<Str
     Ok(row.map_or((None, None), |(n, t)| (n, Some(t))))
 }
 
-/// Asks the notification service to notify `account`, once per `key`.
-async fn notify(state: &AppState, key: &str, account: &str, kind: &str, subject: &str, facts: Vec<(String, String)>) -> ApiResult<()> {
+/// Asks the notification service to notify `account`, once per `key`. An account without a
+/// contact is not an error (`Ok(false)`): the notice is on-chain and in the indexer either way.
+async fn notify(state: &AppState, key: &str, account: &str, kind: &str, subject: &str, facts: Vec<(String, String)>) -> ApiResult<bool> {
     let config = state.config();
     let body = json!({
         "idempotency_key": key,
@@ -148,12 +152,16 @@ async fn notify(state: &AppState, key: &str, account: &str, kind: &str, subject:
         .send()
         .await
         .map_err(|e| ApiError::unavailable("the notification service", e))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let text = response.text().await.unwrap_or_default();
-        return Err(ApiError::unavailable("the notification service", format!("{status}: {text}")));
+    let status = response.status();
+    if status.is_success() {
+        return Ok(true);
     }
-    Ok(())
+    let body: Value = response.json().await.unwrap_or_default();
+    if status == reqwest::StatusCode::CONFLICT && body["code"] == "no_contact" {
+        tracing::info!(account, kind, "no contact to notify");
+        return Ok(false);
+    }
+    Err(ApiError::unavailable("the notification service", format!("{status}: {body}")))
 }
 
 fn account_hex(wallet: &Value) -> Option<String> {
@@ -243,7 +251,48 @@ pub async fn pass(state: &AppState) -> ApiResult<Report> {
 
     // 4. Retention raised to a floor at mint.
     report.upgrades = notify_upgrades(state).await?;
+    // 5. Guardians asked to accept.
+    report.guardian_requests = notify_guardian_requests(state).await?;
     Ok(report)
+}
+
+/// Tells each guardian a user of this gateway named, and who has not accepted yet, that the
+/// user asks them to (once per user and guardian).
+async fn notify_guardian_requests(state: &AppState) -> ApiResult<usize> {
+    let users: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT account FROM storage_sessions UNION SELECT account FROM storage_uploads",
+    )
+    .fetch_all(state.pool())
+    .await?;
+    let mut sent = 0;
+    for user in users {
+        let user = format!("0x{}", hex::encode(&user));
+        let Some(set) = indexer_get(state, &format!("/accounts/{user}/guardians")).await? else {
+            continue;
+        };
+        for guardian in set["guardians"].as_array().into_iter().flatten() {
+            if !guardian["accepted_ms"].is_null() {
+                continue;
+            }
+            let Some(account) = account_hex(&guardian["guardian"]) else {
+                continue;
+            };
+            let step = format!("guardian-request:{user}:{account}");
+            if step_done(state, &step).await? {
+                continue;
+            }
+            let facts = vec![
+                ("User".to_owned(), user.clone()),
+                ("Guardian kind".to_owned(), guardian["kind"].as_str().unwrap_or_default().to_owned()),
+                ("To accept".to_owned(), format!("sdv guardians accept {user}")),
+            ];
+            if notify(state, &step, &account, "guardian_request", "You were named a recovery guardian", facts).await? {
+                sent += 1;
+            }
+            mark_done(state, &step, 0).await?;
+        }
+    }
+    Ok(sent)
 }
 
 /// The finalized chain time the indexer reports (ms).
@@ -288,8 +337,9 @@ async fn notify_upgrades(state: &AppState) -> ApiResult<usize> {
                     ("Applied retention".to_owned(), retention_words(applied).to_owned()),
                     ("Expires".to_owned(), document["expiry_ms"].as_i64().map_or_else(|| "never".to_owned(), date)),
                 ];
-                notify(state, &format!("upgrade:{id}"), &account, "retention_upgraded", &format!("Retention of document {token} raised to its regulatory minimum"), facts).await?;
-                sent += 1;
+                if notify(state, &format!("upgrade:{id}"), &account, "retention_upgraded", &format!("Retention of document {token} raised to its regulatory minimum"), facts).await? {
+                    sent += 1;
+                }
             }
         }
         sqlx::query("UPDATE storage_uploads SET upgrade_checked = true WHERE id = $1")

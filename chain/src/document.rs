@@ -224,7 +224,10 @@ impl DocumentNft {
     }
 
     /// The upload staged for a vault under a ciphertext hash.
-    pub async fn staged_upload(&self, sha256: Hash32) -> Result<Option<sdv_types::document::StagedUpload>> {
+    pub async fn staged_upload(
+        &self,
+        sha256: Hash32,
+    ) -> Result<Option<sdv_types::document::StagedUpload>> {
         self.query(CallData::message("staged_upload").arg(&sha256))
             .await
     }

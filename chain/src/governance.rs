@@ -1,8 +1,8 @@
 //! Typed calls of the ValidatorGovernance contract.
 
 use sdv_types::governance::{
-    Tier, TierParams,
     Error as GovernanceError, Proposal, ProposalCreated, ProposalId, ProposalKind, ProposalState,
+    Tier, TierParams,
 };
 use subxt::tx::Signer;
 

@@ -158,17 +158,38 @@ impl StorageStack {
             ("DATABASE_URL".into(), database_url.clone()),
             ("SDV_INDEXER_URL".into(), indexer.api.clone()),
             ("SDV_GATEWAY_LISTEN".into(), format!("127.0.0.1:{gateway}")),
-            ("SDV_STORAGE_LISTEN".into(), format!("127.0.0.1:{storage_api}")),
-            ("SDV_COMPLIANCE_LISTEN".into(), format!("127.0.0.1:{compliance}")),
+            (
+                "SDV_STORAGE_LISTEN".into(),
+                format!("127.0.0.1:{storage_api}"),
+            ),
+            (
+                "SDV_COMPLIANCE_LISTEN".into(),
+                format!("127.0.0.1:{compliance}"),
+            ),
             ("SDV_S3_ENDPOINT".into(), s3.endpoint.clone()),
             ("SDV_S3_REGION".into(), s3.region.clone()),
             ("SDV_S3_BUCKET".into(), s3.bucket.clone()),
             ("SDV_S3_ACCESS_KEY_ID".into(), s3.access_key_id.clone()),
-            ("SDV_S3_SECRET_ACCESS_KEY".into(), s3.secret_access_key.clone()),
-            ("SDV_STORAGE_SPOOL".into(), dir.path().join("spool").display().to_string()),
-            ("SDV_STORAGE_ATTESTOR".into(), format!("0x{}", hex::encode(attestor_account))),
-            ("SDV_RETENTION_EXECUTOR".into(), format!("0x{}", hex::encode(executor_account))),
-            ("SDV_RECOVERY_PUBLIC_KEY".into(), hex::encode(recovery.as_bytes())),
+            (
+                "SDV_S3_SECRET_ACCESS_KEY".into(),
+                s3.secret_access_key.clone(),
+            ),
+            (
+                "SDV_STORAGE_SPOOL".into(),
+                dir.path().join("spool").display().to_string(),
+            ),
+            (
+                "SDV_STORAGE_ATTESTOR".into(),
+                format!("0x{}", hex::encode(attestor_account)),
+            ),
+            (
+                "SDV_RETENTION_EXECUTOR".into(),
+                format!("0x{}", hex::encode(executor_account)),
+            ),
+            (
+                "SDV_RECOVERY_PUBLIC_KEY".into(),
+                hex::encode(recovery.as_bytes()),
+            ),
             ("SDV_NOTIFY_URL".into(), notify_url.clone()),
             ("SDV_NOTIFY_API_KEY".into(), NOTIFY_KEY.into()),
             ("SDV_RETENTION_INTERVAL_MS".into(), "1000".into()),
@@ -215,7 +236,12 @@ impl StorageStack {
         };
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
-        for url in [&self.gateway, &self.storage_api, &self.compliance, &self.notify] {
+        for url in [
+            &self.gateway,
+            &self.storage_api,
+            &self.compliance,
+            &self.notify,
+        ] {
             loop {
                 process.assert_running();
                 if let Ok(r) = http.get(format!("{url}/health")).send().await {
@@ -223,7 +249,10 @@ impl StorageStack {
                         break;
                     }
                 }
-                assert!(Instant::now() < deadline, "{url}/health did not answer in 60 s");
+                assert!(
+                    Instant::now() < deadline,
+                    "{url}/health did not answer in 60 s"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }

@@ -9,7 +9,9 @@ use sdv_node_config::accounts;
 use sdv_storage_client::{
     client::{GatewayClient, NoProgress, Uploader},
     envelope::{self, DataKey, DocumentId},
-    protocol::{CreateUpload, HolderRef, KeyRole, Scheme, UploadState, UploadStatus, CHUNK_SIZE, MB},
+    protocol::{
+        CreateUpload, HolderRef, KeyRole, Scheme, UploadState, UploadStatus, CHUNK_SIZE, MB,
+    },
     Error,
 };
 use sdv_system_tests::{storage::StorageStack, TestContext};
@@ -28,7 +30,10 @@ impl User {
         let mut seed = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut seed);
         let secret = envelope::encryption_secret_from_seed(&seed);
-        let nft = DocumentNft::new(ctx.chain.clone(), ctx.deployment.address("document_nft").unwrap().clone());
+        let nft = DocumentNft::new(
+            ctx.chain.clone(),
+            ctx.deployment.address("document_nft").unwrap().clone(),
+        );
         nft.publish_encryption_key(&wallet, PublicKey::from(&secret).to_bytes())
             .await
             .expect("publishing the encryption key");
@@ -42,7 +47,9 @@ impl User {
     async fn login(&self, stack: &StorageStack) -> GatewayClient {
         GatewayClient::new(&stack.gateway)
             .unwrap()
-            .login(&self.account_hex(), Scheme::Sr25519, |m| self.wallet.sign(m).0)
+            .login(&self.account_hex(), Scheme::Sr25519, |m| {
+                self.wallet.sign(m).0
+            })
             .await
             .expect("logging in")
     }
@@ -62,7 +69,12 @@ fn seal(plaintext_len: usize) -> Sealed {
     let key = DataKey::generate();
     let ciphertext = envelope::encrypt(&plaintext, &key, DocumentId::random());
     let sha256 = sha(&ciphertext);
-    Sealed { plaintext, ciphertext, sha256, key }
+    Sealed {
+        plaintext,
+        ciphertext,
+        sha256,
+        key,
+    }
 }
 
 /// Raw bytes of exactly `len` (for limit tests, where the size is what matters).
@@ -70,7 +82,12 @@ fn raw(len: usize) -> Sealed {
     let mut ciphertext = vec![0u8; len];
     rand::thread_rng().fill_bytes(&mut ciphertext);
     let sha256 = sha(&ciphertext);
-    Sealed { plaintext: Vec::new(), ciphertext, sha256, key: DataKey::generate() }
+    Sealed {
+        plaintext: Vec::new(),
+        ciphertext,
+        sha256,
+        key: DataKey::generate(),
+    }
 }
 
 fn sha(bytes: &[u8]) -> [u8; 32] {
@@ -90,7 +107,8 @@ fn request(stack: &StorageStack, user: &User, doc: &Sealed, holder: HolderRef) -
         arweave: false,
         name: Some("contract.pdf".into()),
         wrapped_keys: vec![
-            envelope::wrapped_key(&doc.key, &PublicKey::from(&user.secret), KeyRole::Owner).unwrap(),
+            envelope::wrapped_key(&doc.key, &PublicKey::from(&user.secret), KeyRole::Owner)
+                .unwrap(),
             envelope::wrapped_key(&doc.key, &recovery.public_key(), KeyRole::Recovery).unwrap(),
         ],
     }
@@ -117,8 +135,14 @@ fn api_code(e: &Error) -> (u16, &str) {
 
 async fn upload_all(client: &GatewayClient, status: &UploadStatus, doc: &Sealed) -> UploadStatus {
     let file = write_temp(doc);
-    Uploader::new(client.clone()).upload(file.path(), status, &NoProgress).await.expect("uploading the chunks");
-    client.complete(&status.upload_id).await.expect("completing the upload")
+    Uploader::new(client.clone())
+        .upload(file.path(), status, &NoProgress)
+        .await
+        .expect("uploading the chunks");
+    client
+        .complete(&status.upload_id)
+        .await
+        .expect("completing the upload")
 }
 
 /// Waits until the upload's mint is final on-chain and returns the token id.
@@ -138,19 +162,30 @@ async fn minted(client: &GatewayClient, upload_id: &str) -> u64 {
 }
 
 async fn object_info(stack: &StorageStack, sha: &[u8; 32]) -> serde_json::Value {
-    reqwest::get(format!("{}/v1/objects/{}", stack.storage_api, hex::encode(sha)))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    reqwest::get(format!(
+        "{}/v1/objects/{}",
+        stack.storage_api,
+        hex::encode(sha)
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap()
 }
 
 async fn set_tier(ctx: &TestContext, user: &User, tier: Tier) {
-    let nft = DocumentNft::new(ctx.chain.clone(), ctx.deployment.address("document_nft").unwrap().clone());
-    nft.set_tier(&accounts::roles::tier_authority(), Holder::Account(to_ink_account(&user.wallet.public_key().0.into())), tier)
-        .await
-        .expect("setting the tier");
+    let nft = DocumentNft::new(
+        ctx.chain.clone(),
+        ctx.deployment.address("document_nft").unwrap().clone(),
+    );
+    nft.set_tier(
+        &accounts::roles::tier_authority(),
+        Holder::Account(to_ink_account(&user.wallet.public_key().0.into())),
+        tier,
+    )
+    .await
+    .expect("setting the tier");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,12 +199,21 @@ async fn sixty_megabytes_resumed_after_a_dropped_connection_are_minted_once_veri
     // 60 MB of ciphertext (the envelope adds 28 bytes per MiB and a 32-byte header): 12 chunks.
     let doc = seal(60 * MB as usize - 4096);
     assert!(doc.ciphertext.len() as u64 > 59 * MB && doc.ciphertext.len() as u64 <= 60 * MB);
-    let status = client.create_upload(&request(&stack, &alice, &doc, HolderRef::Account)).await.unwrap();
-    assert_eq!((status.chunks, status.parallel_chunks, status.tier.as_str()), (12, 4, "premium"));
+    let status = client
+        .create_upload(&request(&stack, &alice, &doc, HolderRef::Account))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status.chunks, status.parallel_chunks, status.tier.as_str()),
+        (12, 4, "premium")
+    );
 
     // The first five chunks arrive; the sixth is cut off mid-body by a dropped connection.
     for i in 0..5 {
-        client.put_chunk(&status.upload_id, i, chunk(&doc, i)).await.unwrap();
+        client
+            .put_chunk(&status.upload_id, i, chunk(&doc, i))
+            .await
+            .unwrap();
     }
     let sixth = chunk(&doc, 5);
     let first_mb = sixth.slice(..MB as usize);
@@ -178,19 +222,28 @@ async fn sixty_megabytes_resumed_after_a_dropped_connection_are_minted_once_veri
         Err(std::io::Error::other("connection dropped")),
     ]);
     let cut = reqwest::Client::new()
-        .put(format!("{}/v1/uploads/{}/chunks/5", stack.gateway, status.upload_id))
+        .put(format!(
+            "{}/v1/uploads/{}/chunks/5",
+            stack.gateway, status.upload_id
+        ))
         .bearer_auth(client.token().unwrap())
         .header("x-sdv-chunk-sha256", hex::encode(sha(&sixth)))
         .body(reqwest::Body::wrap_stream(body))
         .send()
         .await;
-    assert!(cut.is_err() || !cut.unwrap().status().is_success(), "a cut-off chunk is not accepted");
+    assert!(
+        cut.is_err() || !cut.unwrap().status().is_success(),
+        "a cut-off chunk is not accepted"
+    );
 
     // A corrupted chunk is refused at once, and nothing of it is kept.
     let mut corrupted = chunk(&doc, 6).to_vec();
     corrupted[1000] ^= 0xff;
     let refused = reqwest::Client::new()
-        .put(format!("{}/v1/uploads/{}/chunks/6", stack.gateway, status.upload_id))
+        .put(format!(
+            "{}/v1/uploads/{}/chunks/6",
+            stack.gateway, status.upload_id
+        ))
         .bearer_auth(client.token().unwrap())
         .header("x-sdv-chunk-sha256", hex::encode(sha(&chunk(&doc, 6))))
         .body(corrupted)
@@ -211,11 +264,26 @@ async fn sixty_megabytes_resumed_after_a_dropped_connection_are_minted_once_veri
 
     // Minted by the attestor only now, with the ciphertext's hash; readable and decryptable.
     let token = minted(&client, &status.upload_id).await;
-    let nft = DocumentNft::new(ctx.chain.clone(), ctx.deployment.address("document_nft").unwrap().clone());
-    let on_chain = nft.document(token).await.unwrap().expect("the document on-chain");
+    let nft = DocumentNft::new(
+        ctx.chain.clone(),
+        ctx.deployment.address("document_nft").unwrap().clone(),
+    );
+    let on_chain = nft
+        .document(token)
+        .await
+        .unwrap()
+        .expect("the document on-chain");
     assert_eq!(on_chain.sha256, doc.sha256);
     assert_eq!(on_chain.size, doc.ciphertext.len() as u64);
-    let head = stack.s3.client().head_object().bucket(&stack.s3.bucket).key(format!("docs/{}", hex::encode(doc.sha256))).send().await.unwrap();
+    let head = stack
+        .s3
+        .client()
+        .head_object()
+        .bucket(&stack.s3.bucket)
+        .key(format!("docs/{}", hex::encode(doc.sha256)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.content_length(), Some(doc.ciphertext.len() as i64));
 
     let out = tempfile::NamedTempFile::new().unwrap();
@@ -232,25 +300,45 @@ async fn sixty_megabytes_resumed_after_a_dropped_connection_are_minted_once_veri
     };
     let _ = downloaded;
     let keys = client.document_keys(token).await.unwrap();
-    let mine = keys.iter().find(|k| k.role == KeyRole::Owner).expect("the owner's wrapped key");
+    let mine = keys
+        .iter()
+        .find(|k| k.role == KeyRole::Owner)
+        .expect("the owner's wrapped key");
     let data_key = envelope::unwrap(&hex::decode(&mine.wrapped).unwrap(), &alice.secret).unwrap();
     let ciphertext = std::fs::read(out.path()).unwrap();
-    assert_eq!(envelope::decrypt(&ciphertext, &data_key).unwrap(), doc.plaintext);
+    assert_eq!(
+        envelope::decrypt(&ciphertext, &data_key).unwrap(),
+        doc.plaintext
+    );
 
     // Bob may not read it.
     let bob = User::new(&ctx, accounts::bob()).await;
     let bob_client = bob.login(&stack).await;
-    let denied = bob_client.read_document(token, out.path()).await.unwrap_err();
+    let denied = bob_client
+        .read_document(token, out.path())
+        .await
+        .unwrap_err();
     assert_eq!(api_code(&denied), (403, "not_a_reader"));
 
     // The same ciphertext uploaded again is stored once: one object, two references; the chain
     // refuses a second document with that hash, so that reference is released again and the
     // object stays for the document that uses it.
-    let again = client.create_upload(&request(&stack, &alice, &doc, HolderRef::Account)).await.unwrap();
+    let again = client
+        .create_upload(&request(&stack, &alice, &doc, HolderRef::Account))
+        .await
+        .unwrap();
     let again = upload_all(&client, &again, &doc).await;
     assert_eq!(again.state, UploadState::Stored);
     assert_eq!(object_info(&stack, &doc.sha256).await["refcount"], 2);
-    let keys = stack.s3.client().list_objects_v2().bucket(&stack.s3.bucket).prefix(format!("docs/{}", hex::encode(doc.sha256))).send().await.unwrap();
+    let keys = stack
+        .s3
+        .client()
+        .list_objects_v2()
+        .bucket(&stack.s3.bucket)
+        .prefix(format!("docs/{}", hex::encode(doc.sha256)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(keys.key_count(), Some(1));
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
@@ -259,12 +347,23 @@ async fn sixty_megabytes_resumed_after_a_dropped_connection_are_minted_once_veri
             assert_eq!(info["deleted"], false);
             break;
         }
-        assert!(Instant::now() < deadline, "the refused duplicate's reference was not released: {info}");
+        assert!(
+            Instant::now() < deadline,
+            "the refused duplicate's reference was not released: {info}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let status = client.upload_status(&again.upload_id).await.unwrap();
     assert_eq!(status.mint.unwrap().status, "failed");
-    assert!(stack.s3.client().head_object().bucket(&stack.s3.bucket).key(format!("docs/{}", hex::encode(doc.sha256))).send().await.is_ok());
+    assert!(stack
+        .s3
+        .client()
+        .head_object()
+        .bucket(&stack.s3.bucket)
+        .key(format!("docs/{}", hex::encode(doc.sha256)))
+        .send()
+        .await
+        .is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -286,43 +385,83 @@ async fn tier_limits_are_checked_before_any_byte_is_stored() {
         }
         let mut at_cap = request(&stack, &alice, &raw(16), HolderRef::Account);
         at_cap.size = cap;
-        let open = client.create_upload(&at_cap).await.unwrap_or_else(|e| panic!("{tier:?} at {cap} bytes: {e}"));
+        let open = client
+            .create_upload(&at_cap)
+            .await
+            .unwrap_or_else(|e| panic!("{tier:?} at {cap} bytes: {e}"));
         client.abort(&open.upload_id).await.unwrap();
         at_cap.size = cap + 1;
         let over = client.create_upload(&at_cap).await.unwrap_err();
-        assert_eq!(api_code(&over), (413, "tier_size_limit"), "{tier:?} at {} bytes", cap + 1);
+        assert_eq!(
+            api_code(&over),
+            (413, "tier_size_limit"),
+            "{tier:?} at {} bytes",
+            cap + 1
+        );
     }
     // 11 MB on the free tier (Bob) is refused, and nothing is opened in S3.
     let bob = User::new(&ctx, accounts::bob()).await;
     let bob_client = bob.login(&stack).await;
     let eleven = raw(11 * MB as usize);
-    let refused = bob_client.create_upload(&request(&stack, &bob, &eleven, HolderRef::Account)).await.unwrap_err();
+    let refused = bob_client
+        .create_upload(&request(&stack, &bob, &eleven, HolderRef::Account))
+        .await
+        .unwrap_err();
     assert_eq!(api_code(&refused), (413, "tier_size_limit"));
-    let uploads = stack.s3.client().list_multipart_uploads().bucket(&stack.s3.bucket).prefix(format!("docs/{}", hex::encode(eleven.sha256))).send().await.unwrap();
+    let uploads = stack
+        .s3
+        .client()
+        .list_multipart_uploads()
+        .bucket(&stack.s3.bucket)
+        .prefix(format!("docs/{}", hex::encode(eleven.sha256)))
+        .send()
+        .await
+        .unwrap();
     assert!(uploads.uploads().is_empty());
 
     // Documents: five on the free tier, the sixth refused; BPoH Verified holds 25.
     let mut ids = Vec::new();
     for _ in 0..5 {
         let doc = raw(1024);
-        let status = bob_client.create_upload(&request(&stack, &bob, &doc, HolderRef::Account)).await.unwrap();
+        let status = bob_client
+            .create_upload(&request(&stack, &bob, &doc, HolderRef::Account))
+            .await
+            .unwrap();
         let stored = upload_all(&bob_client, &status, &doc).await;
         ids.push(stored.upload_id);
     }
-    let sixth = bob_client.create_upload(&request(&stack, &bob, &raw(1024), HolderRef::Account)).await.unwrap_err();
+    let sixth = bob_client
+        .create_upload(&request(&stack, &bob, &raw(1024), HolderRef::Account))
+        .await
+        .unwrap_err();
     assert_eq!(api_code(&sixth), (403, "tier_document_limit"));
     for id in &ids {
         minted(&bob_client, id).await;
     }
-    let sixth = bob_client.create_upload(&request(&stack, &bob, &raw(1024), HolderRef::Account)).await.unwrap_err();
-    assert_eq!(api_code(&sixth), (403, "tier_document_limit"), "still refused once the five are minted");
+    let sixth = bob_client
+        .create_upload(&request(&stack, &bob, &raw(1024), HolderRef::Account))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        api_code(&sixth),
+        (403, "tier_document_limit"),
+        "still refused once the five are minted"
+    );
 
     set_tier(&ctx, &bob, Tier::BpohVerified).await;
     let mut open = Vec::new();
     for _ in 5..25 {
-        open.push(bob_client.create_upload(&request(&stack, &bob, &raw(1024), HolderRef::Account)).await.unwrap());
+        open.push(
+            bob_client
+                .create_upload(&request(&stack, &bob, &raw(1024), HolderRef::Account))
+                .await
+                .unwrap(),
+        );
     }
-    let twenty_sixth = bob_client.create_upload(&request(&stack, &bob, &raw(1024), HolderRef::Account)).await.unwrap_err();
+    let twenty_sixth = bob_client
+        .create_upload(&request(&stack, &bob, &raw(1024), HolderRef::Account))
+        .await
+        .unwrap_err();
     assert_eq!(api_code(&twenty_sixth), (403, "tier_document_limit"));
     for status in open {
         bob_client.abort(&status.upload_id).await.unwrap();
@@ -343,55 +482,173 @@ async fn a_wrong_manifest_stores_nothing_and_bad_requests_get_json_errors() {
     lie.sha256 = hex::encode(other.sha256);
     let status = client.create_upload(&lie).await.unwrap();
     let file = write_temp(&doc);
-    Uploader::new(client.clone()).upload(file.path(), &status, &NoProgress).await.unwrap();
+    Uploader::new(client.clone())
+        .upload(file.path(), &status, &NoProgress)
+        .await
+        .unwrap();
     let rejected = client.complete(&status.upload_id).await.unwrap_err();
     assert_eq!(api_code(&rejected), (422, "manifest_mismatch"));
-    assert_eq!(client.upload_status(&status.upload_id).await.unwrap().state, UploadState::Rejected);
+    assert_eq!(
+        client.upload_status(&status.upload_id).await.unwrap().state,
+        UploadState::Rejected
+    );
     let s3 = stack.s3.client();
     for sha in [doc.sha256, other.sha256] {
         let key = format!("docs/{}", hex::encode(sha));
-        assert!(s3.head_object().bucket(&stack.s3.bucket).key(&key).send().await.is_err(), "{key} must not exist");
-        let parts = s3.list_multipart_uploads().bucket(&stack.s3.bucket).prefix(&key).send().await.unwrap();
-        assert!(parts.uploads().is_empty(), "no multipart upload is left under {key}");
+        assert!(
+            s3.head_object()
+                .bucket(&stack.s3.bucket)
+                .key(&key)
+                .send()
+                .await
+                .is_err(),
+            "{key} must not exist"
+        );
+        let parts = s3
+            .list_multipart_uploads()
+            .bucket(&stack.s3.bucket)
+            .prefix(&key)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            parts.uploads().is_empty(),
+            "no multipart upload is left under {key}"
+        );
     }
-    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM relayer_outbox").fetch_one(&stack.pool).await.unwrap();
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM relayer_outbox")
+        .fetch_one(&stack.pool)
+        .await
+        .unwrap();
     assert_eq!(outbox, 0, "nothing was sent to mint");
 
     // Bad requests: each a 4xx with a JSON error.
     let http = reqwest::Client::new();
     let token = client.token().unwrap().to_owned();
-    let open = client.create_upload(&request(&stack, &alice, &seal(100), HolderRef::Account)).await.unwrap();
+    let open = client
+        .create_upload(&request(&stack, &alice, &seal(100), HolderRef::Account))
+        .await
+        .unwrap();
     let cases: Vec<(reqwest::RequestBuilder, u16, &str)> = vec![
-        (http.post(format!("{}/v1/uploads", stack.gateway)).json(&serde_json::json!({})), 401, "unauthorized"),
-        (http.post(format!("{}/v1/uploads", stack.gateway)).bearer_auth("0".repeat(64)).json(&serde_json::json!({})), 401, "unauthorized"),
-        (http.post(format!("{}/v1/uploads", stack.gateway)).bearer_auth(&token).header("content-type", "application/json").body("{not json"), 400, "bad_json"),
-        (http.post(format!("{}/v1/uploads", stack.gateway)).bearer_auth(&token).json(&{
-            let mut r = request(&stack, &alice, &seal(10), HolderRef::Account);
-            r.class = "secret".into();
-            r
-        }), 400, "bad_class"),
-        (http.post(format!("{}/v1/uploads", stack.gateway)).bearer_auth(&token).json(&{
-            let mut r = request(&stack, &alice, &seal(10), HolderRef::Account);
-            r.wrapped_keys.retain(|k| k.role != KeyRole::Recovery);
-            r
-        }), 400, "recovery_key_missing"),
-        (http.put(format!("{}/v1/uploads/{}/chunks/9", stack.gateway, open.upload_id)).bearer_auth(&token).header("x-sdv-chunk-sha256", hex::encode([0u8; 32])).body(vec![1u8; 10]), 400, "bad_chunk_index"),
-        (http.put(format!("{}/v1/uploads/{}/chunks/0", stack.gateway, open.upload_id)).bearer_auth(&token).body(vec![1u8; 10]), 400, "bad_chunk_sha256"),
-        (http.put(format!("{}/v1/uploads/{}/chunks/0", stack.gateway, open.upload_id)).bearer_auth(&token).header("x-sdv-chunk-sha256", hex::encode(sha(&[1u8; 10]))).body(vec![1u8; 10]), 400, "bad_chunk_length"),
-        (http.post(format!("{}/v1/uploads/{}/complete", stack.gateway, open.upload_id)).bearer_auth(&token), 409, "chunks_missing"),
-        (http.get(format!("{}/v1/uploads/nope", stack.gateway)).bearer_auth(&token), 404, "not_found"),
-        (http.get(format!("{}/v1/documents/x", stack.gateway)).bearer_auth(&token), 400, "bad_path"),
+        (
+            http.post(format!("{}/v1/uploads", stack.gateway))
+                .json(&serde_json::json!({})),
+            401,
+            "unauthorized",
+        ),
+        (
+            http.post(format!("{}/v1/uploads", stack.gateway))
+                .bearer_auth("0".repeat(64))
+                .json(&serde_json::json!({})),
+            401,
+            "unauthorized",
+        ),
+        (
+            http.post(format!("{}/v1/uploads", stack.gateway))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body("{not json"),
+            400,
+            "bad_json",
+        ),
+        (
+            http.post(format!("{}/v1/uploads", stack.gateway))
+                .bearer_auth(&token)
+                .json(&{
+                    let mut r = request(&stack, &alice, &seal(10), HolderRef::Account);
+                    r.class = "secret".into();
+                    r
+                }),
+            400,
+            "bad_class",
+        ),
+        (
+            http.post(format!("{}/v1/uploads", stack.gateway))
+                .bearer_auth(&token)
+                .json(&{
+                    let mut r = request(&stack, &alice, &seal(10), HolderRef::Account);
+                    r.wrapped_keys.retain(|k| k.role != KeyRole::Recovery);
+                    r
+                }),
+            400,
+            "recovery_key_missing",
+        ),
+        (
+            http.put(format!(
+                "{}/v1/uploads/{}/chunks/9",
+                stack.gateway, open.upload_id
+            ))
+            .bearer_auth(&token)
+            .header("x-sdv-chunk-sha256", hex::encode([0u8; 32]))
+            .body(vec![1u8; 10]),
+            400,
+            "bad_chunk_index",
+        ),
+        (
+            http.put(format!(
+                "{}/v1/uploads/{}/chunks/0",
+                stack.gateway, open.upload_id
+            ))
+            .bearer_auth(&token)
+            .body(vec![1u8; 10]),
+            400,
+            "bad_chunk_sha256",
+        ),
+        (
+            http.put(format!(
+                "{}/v1/uploads/{}/chunks/0",
+                stack.gateway, open.upload_id
+            ))
+            .bearer_auth(&token)
+            .header("x-sdv-chunk-sha256", hex::encode(sha(&[1u8; 10])))
+            .body(vec![1u8; 10]),
+            400,
+            "bad_chunk_length",
+        ),
+        (
+            http.post(format!(
+                "{}/v1/uploads/{}/complete",
+                stack.gateway, open.upload_id
+            ))
+            .bearer_auth(&token),
+            409,
+            "chunks_missing",
+        ),
+        (
+            http.get(format!("{}/v1/uploads/nope", stack.gateway))
+                .bearer_auth(&token),
+            404,
+            "not_found",
+        ),
+        (
+            http.get(format!("{}/v1/documents/x", stack.gateway))
+                .bearer_auth(&token),
+            400,
+            "bad_path",
+        ),
     ];
     for (i, (request, status, code)) in cases.into_iter().enumerate() {
         let response = request.send().await.unwrap();
         assert_eq!(response.status().as_u16(), status, "case {i}");
-        let body: serde_json::Value = response.json().await.unwrap_or_else(|e| panic!("case {i}: not JSON: {e}"));
+        let body: serde_json::Value = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("case {i}: not JSON: {e}"));
         assert_eq!(body["code"], code, "case {i}: {body}");
-        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "case {i}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "case {i}: {body}"
+        );
     }
 
     // Login: a forged signature and a replayed challenge are refused; sessions end.
-    let forged = GatewayClient::new(&stack.gateway).unwrap().login(&alice.account_hex(), Scheme::Sr25519, |m| accounts::bob().sign(m).0).await.unwrap_err();
+    let forged = GatewayClient::new(&stack.gateway)
+        .unwrap()
+        .login(&alice.account_hex(), Scheme::Sr25519, |m| {
+            accounts::bob().sign(m).0
+        })
+        .await
+        .unwrap_err();
     assert_eq!(api_code(&forged), (401, "unauthorized"));
     let sessions = client.sessions().await.unwrap();
     assert_eq!(sessions.len(), 1);
@@ -402,29 +659,48 @@ async fn a_wrong_manifest_stores_nothing_and_bad_requests_get_json_errors() {
     assert_eq!(api_code(&ended), (401, "unauthorized"));
 
     // Alice names her guardians: Bob, who has a contact, is asked by mail to accept.
-    http.put(format!("{}/v1/contacts/0x{}", stack.notify, hex::encode(accounts::bob().public_key().0)))
-        .header("x-api-key", sdv_system_tests::storage::NOTIFY_KEY)
-        .json(&serde_json::json!({ "email": "bob@sdv.localhost" }))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .expect("setting Bob's contact");
+    http.put(format!(
+        "{}/v1/contacts/0x{}",
+        stack.notify,
+        hex::encode(accounts::bob().public_key().0)
+    ))
+    .header("x-api-key", sdv_system_tests::storage::NOTIFY_KEY)
+    .json(&serde_json::json!({ "email": "bob@sdv.localhost" }))
+    .send()
+    .await
+    .unwrap()
+    .error_for_status()
+    .expect("setting Bob's contact");
     let guardians = [
         (accounts::bob(), GuardianKind::User),
         (accounts::charlie(), GuardianKind::HardwareKey),
         (accounts::dave(), GuardianKind::Custodian),
     ];
-    let set: Vec<_> = guardians.iter().map(|(k, kind)| (k.public_key().to_account_id(), *kind)).collect();
-    GuardianRecovery::new(ctx.chain.clone(), ctx.deployment.address("guardian_recovery").unwrap().clone())
-        .set_guardians(&alice.wallet, &set)
-        .await
-        .expect("naming the guardians");
-    let mails = stack.smtp.wait_for_messages(1, Duration::from_secs(60)).await;
-    let request = mails.iter().find(|m| m.contains("bob@sdv.localhost")).expect("a mail to Bob");
+    let set: Vec<_> = guardians
+        .iter()
+        .map(|(k, kind)| (k.public_key().to_account_id(), *kind))
+        .collect();
+    GuardianRecovery::new(
+        ctx.chain.clone(),
+        ctx.deployment.address("guardian_recovery").unwrap().clone(),
+    )
+    .set_guardians(&alice.wallet, &set)
+    .await
+    .expect("naming the guardians");
+    let mails = stack
+        .smtp
+        .wait_for_messages(1, Duration::from_secs(60))
+        .await;
+    let request = mails
+        .iter()
+        .find(|m| m.contains("bob@sdv.localhost"))
+        .expect("a mail to Bob");
     // Long lines are quoted-printable with soft line breaks.
     let body = request.replace("=\r\n", "").replace("=\n", "");
-    assert!(body.contains(&format!("sdv guardians accept {}", alice.account_hex())), "{request}");
+    assert!(
+        body.contains(&format!("sdv guardians accept {}", alice.account_hex())),
+        "{request}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -435,9 +711,15 @@ async fn a_gateway_killed_mid_upload_resumes_after_restart_with_nothing_half_wri
     set_tier(&ctx, &alice, Tier::Institutional).await;
     let client = alice.login(&stack).await;
     let doc = seal(40 * MB as usize);
-    let status = client.create_upload(&request(&stack, &alice, &doc, HolderRef::Account)).await.unwrap();
+    let status = client
+        .create_upload(&request(&stack, &alice, &doc, HolderRef::Account))
+        .await
+        .unwrap();
     for i in 0..4 {
-        client.put_chunk(&status.upload_id, i, chunk(&doc, i)).await.unwrap();
+        client
+            .put_chunk(&status.upload_id, i, chunk(&doc, i))
+            .await
+            .unwrap();
     }
     // Killed while a chunk is on its way.
     let in_flight = {
@@ -450,11 +732,29 @@ async fn a_gateway_killed_mid_upload_resumes_after_restart_with_nothing_half_wri
     stack.kill_storage();
     let _ = in_flight.await;
     let key = format!("docs/{}", hex::encode(doc.sha256));
-    assert!(stack.s3.client().head_object().bucket(&stack.s3.bucket).key(&key).send().await.is_err(), "no partial object under docs/");
+    assert!(
+        stack
+            .s3
+            .client()
+            .head_object()
+            .bucket(&stack.s3.bucket)
+            .key(&key)
+            .send()
+            .await
+            .is_err(),
+        "no partial object under docs/"
+    );
 
     stack.start_storage().await;
-    let status = client.upload_status(&status.upload_id).await.expect("the session survives a restart");
-    assert!(status.received.starts_with(&[0, 1, 2, 3]), "{:?}", status.received);
+    let status = client
+        .upload_status(&status.upload_id)
+        .await
+        .expect("the session survives a restart");
+    assert!(
+        status.received.starts_with(&[0, 1, 2, 3]),
+        "{:?}",
+        status.received
+    );
     let done = upload_all(&client, &status, &doc).await;
     assert_eq!(done.state, UploadState::Stored);
     let token = minted(&client, &done.upload_id).await;
@@ -467,13 +767,27 @@ async fn a_gateway_killed_mid_upload_resumes_after_restart_with_nothing_half_wri
     let keys = client.document_keys(token).await.unwrap();
     let mine = keys.iter().find(|k| k.role == KeyRole::Owner).unwrap();
     let data_key = envelope::unwrap(&hex::decode(&mine.wrapped).unwrap(), &alice.secret).unwrap();
-    assert_eq!(envelope::decrypt(&std::fs::read(out.path()).unwrap(), &data_key).unwrap(), doc.plaintext);
+    assert_eq!(
+        envelope::decrypt(&std::fs::read(out.path()).unwrap(), &data_key).unwrap(),
+        doc.plaintext
+    );
     let spooled: Vec<_> = std::fs::read_dir(stack.spool()).unwrap().collect();
-    assert!(spooled.is_empty(), "the spool is emptied once the object is stored");
+    assert!(
+        spooled.is_empty(),
+        "the spool is emptied once the object is stored"
+    );
 }
 
 /// Uploads `doc` for `user` with `class` and `retention` and waits for its token.
-async fn store(client: &GatewayClient, stack: &StorageStack, user: &User, doc: &Sealed, name: &str, class: &str, retention: &str) -> u64 {
+async fn store(
+    client: &GatewayClient,
+    stack: &StorageStack,
+    user: &User,
+    doc: &Sealed,
+    name: &str,
+    class: &str,
+    retention: &str,
+) -> u64 {
     let mut create = request(stack, user, doc, HolderRef::Account);
     create.name = Some(name.into());
     create.class = class.into();
@@ -483,7 +797,12 @@ async fn store(client: &GatewayClient, stack: &StorageStack, user: &User, doc: &
     minted(client, &done.upload_id).await
 }
 
-async fn indexed(stack: &StorageStack, token: u64, until: impl Fn(&serde_json::Value) -> bool, what: &str) -> serde_json::Value {
+async fn indexed(
+    stack: &StorageStack,
+    token: u64,
+    until: impl Fn(&serde_json::Value) -> bool,
+    what: &str,
+) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Ok(r) = reqwest::get(format!("{}/documents/{token}", stack.indexer.api)).await {
@@ -494,7 +813,10 @@ async fn indexed(stack: &StorageStack, token: u64, until: impl Fn(&serde_json::V
                 }
             }
         }
-        assert!(Instant::now() < deadline, "document {token}: {what} within 120 s");
+        assert!(
+            Instant::now() < deadline,
+            "document {token}: {what} within 120 s"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -509,7 +831,10 @@ fn civil_date(ms: i64) -> String {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    format!("{:04}-{month:02}-{day:02}", yoe + era * 400 + i64::from(month <= 2))
+    format!(
+        "{:04}-{month:02}-{day:02}",
+        yoe + era * 400 + i64::from(month <= 2)
+    )
 }
 
 const DAY_SECS: u64 = 24 * 60 * 60;
@@ -521,41 +846,107 @@ async fn retention_notice_then_deletion_with_the_clock_moved_and_an_extension_ke
     let alice = User::new(&ctx, accounts::alice()).await;
     let client = alice.login(&stack).await;
     let http = reqwest::Client::new();
-    http.put(format!("{}/v1/contacts/{}", stack.notify, alice.account_hex()))
-        .header("x-api-key", sdv_system_tests::storage::NOTIFY_KEY)
-        .json(&serde_json::json!({ "email": "alice@sdv.localhost" }))
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .expect("setting Alice's contact");
+    http.put(format!(
+        "{}/v1/contacts/{}",
+        stack.notify,
+        alice.account_hex()
+    ))
+    .header("x-api-key", sdv_system_tests::storage::NOTIFY_KEY)
+    .json(&serde_json::json!({ "email": "alice@sdv.localhost" }))
+    .send()
+    .await
+    .unwrap()
+    .error_for_status()
+    .expect("setting Alice's contact");
 
     let lease = seal(2048);
     let memo = seal(2048);
     let w9 = seal(2048);
-    let lease_id = store(&client, &stack, &alice, &lease, "lease.pdf", "other", "minimum").await;
-    let memo_id = store(&client, &stack, &alice, &memo, "memo.txt", "other", "minimum").await;
+    let lease_id = store(
+        &client,
+        &stack,
+        &alice,
+        &lease,
+        "lease.pdf",
+        "other",
+        "minimum",
+    )
+    .await;
+    let memo_id = store(
+        &client, &stack, &alice, &memo, "memo.txt", "other", "minimum",
+    )
+    .await;
     // A US tax document filed for 1 year is kept 7, and Alice is told.
-    let w9_id = store(&client, &stack, &alice, &w9, "w9-2026.pdf", "us_tax", "minimum").await;
-    let upgraded = indexed(&stack, w9_id, |d| d["retention"] == "regulatory_us_tax", "retention raised to 7 years").await;
-    let uploaded_at = indexed(&stack, lease_id, |_| true, "indexed").await["expiry_ms"].as_i64().unwrap() - 365 * 86_400_000;
+    let w9_id = store(
+        &client,
+        &stack,
+        &alice,
+        &w9,
+        "w9-2026.pdf",
+        "us_tax",
+        "minimum",
+    )
+    .await;
+    let upgraded = indexed(
+        &stack,
+        w9_id,
+        |d| d["retention"] == "regulatory_us_tax",
+        "retention raised to 7 years",
+    )
+    .await;
+    let uploaded_at = indexed(&stack, lease_id, |_| true, "indexed").await["expiry_ms"]
+        .as_i64()
+        .unwrap()
+        - 365 * 86_400_000;
     // Minted a few blocks after the lease: 7 years from its own upload, not 1.
     let kept = upgraded["expiry_ms"].as_i64().unwrap() - uploaded_at;
-    assert!((7 * 365 * 86_400_000..7 * 365 * 86_400_000 + 120_000).contains(&kept), "kept {kept} ms");
-    let mails = stack.smtp.wait_for_messages(1, Duration::from_secs(60)).await;
-    assert!(mails.iter().any(|m| m.contains("w9-2026.pdf") && m.contains("Regulatory, US tax (7 years)") && m.contains("Minimum (1 year)")), "the upgrade notice: {mails:?}");
+    assert!(
+        (7 * 365 * 86_400_000..7 * 365 * 86_400_000 + 120_000).contains(&kept),
+        "kept {kept} ms"
+    );
+    let mails = stack
+        .smtp
+        .wait_for_messages(1, Duration::from_secs(60))
+        .await;
+    assert!(
+        mails.iter().any(|m| m.contains("w9-2026.pdf")
+            && m.contains("Regulatory, US tax (7 years)")
+            && m.contains("Minimum (1 year)")),
+        "the upgrade notice: {mails:?}"
+    );
 
     // 20 days before the 1-year expiry: the notice is recorded on-chain and mailed.
     ctx.move_clock_ahead(345 * DAY_SECS).await;
-    let noticed = indexed(&stack, lease_id, |d| d["status"] == "deletion_scheduled", "the notice on-chain").await;
-    indexed(&stack, memo_id, |d| d["status"] == "deletion_scheduled", "the notice on-chain").await;
+    let noticed = indexed(
+        &stack,
+        lease_id,
+        |d| d["status"] == "deletion_scheduled",
+        "the notice on-chain",
+    )
+    .await;
+    indexed(
+        &stack,
+        memo_id,
+        |d| d["status"] == "deletion_scheduled",
+        "the notice on-chain",
+    )
+    .await;
     let due = noticed["deletion_due_ms"].as_i64().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let notice = loop {
-        if let Some(m) = stack.smtp.messages().into_iter().find(|m| m.contains("lease.pdf")) {
+        if let Some(m) = stack
+            .smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.contains("lease.pdf"))
+        {
             break m;
         }
-        assert!(Instant::now() < deadline, "no notice mail for lease.pdf: {:?}", stack.smtp.messages());
+        assert!(
+            Instant::now() < deadline,
+            "no notice mail for lease.pdf: {:?}",
+            stack.smtp.messages()
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     for fact in [
@@ -564,38 +955,88 @@ async fn retention_notice_then_deletion_with_the_clock_moved_and_an_extension_ke
         "Retention policy: Minimum (1 year)".to_owned(),
         format!("Scheduled deletion: {}", civil_date(due)),
     ] {
-        assert!(notice.contains(&fact), "the notice names {fact:?}: {notice}");
+        assert!(
+            notice.contains(&fact),
+            "the notice names {fact:?}: {notice}"
+        );
     }
 
     // Alice extends the memo during the notice: the deletion is cancelled.
-    let nft = DocumentNft::new(ctx.chain.clone(), ctx.deployment.address("document_nft").unwrap().clone());
-    nft.extend_retention(&alice.wallet, memo_id, sdv_types::document::RetentionOption::Standard)
-        .await
-        .expect("extending the memo's retention");
-    indexed(&stack, memo_id, |d| d["status"] == "active", "the extension").await;
+    let nft = DocumentNft::new(
+        ctx.chain.clone(),
+        ctx.deployment.address("document_nft").unwrap().clone(),
+    );
+    nft.extend_retention(
+        &alice.wallet,
+        memo_id,
+        sdv_types::document::RetentionOption::Standard,
+    )
+    .await
+    .expect("extending the memo's retention");
+    indexed(
+        &stack,
+        memo_id,
+        |d| d["status"] == "active",
+        "the extension",
+    )
+    .await;
 
     // Past the deletion date: the lease is deleted from S3 and on-chain; the memo and the W-9
     // stay, with their objects.
     ctx.move_clock_ahead(345 * DAY_SECS + 31 * DAY_SECS).await;
-    indexed(&stack, lease_id, |d| d["status"] == "deleted", "the deletion").await;
+    indexed(
+        &stack,
+        lease_id,
+        |d| d["status"] == "deleted",
+        "the deletion",
+    )
+    .await;
     let s3 = stack.s3.client();
     let exists = |sha: [u8; 32]| {
         let s3 = s3.clone();
         let bucket = stack.s3.bucket.clone();
-        async move { s3.head_object().bucket(bucket).key(format!("docs/{}", hex::encode(sha))).send().await.is_ok() }
+        async move {
+            s3.head_object()
+                .bucket(bucket)
+                .key(format!("docs/{}", hex::encode(sha)))
+                .send()
+                .await
+                .is_ok()
+        }
     };
     assert!(!exists(lease.sha256).await, "the lease's object is deleted");
-    assert!(exists(memo.sha256).await, "the extended memo keeps its object");
+    assert!(
+        exists(memo.sha256).await,
+        "the extended memo keeps its object"
+    );
     assert!(exists(w9.sha256).await, "the W-9 keeps its object");
-    let nft = DocumentNft::new(ctx.chain.clone(), ctx.deployment.address("document_nft").unwrap().clone());
-    assert_eq!(nft.document(memo_id).await.unwrap().unwrap().deleted_at, None);
+    let nft = DocumentNft::new(
+        ctx.chain.clone(),
+        ctx.deployment.address("document_nft").unwrap().clone(),
+    );
+    assert_eq!(
+        nft.document(memo_id).await.unwrap().unwrap().deleted_at,
+        None
+    );
     let out = tempfile::NamedTempFile::new().unwrap();
     let gone = client.read_document(lease_id, out.path()).await;
-    assert!(matches!(&gone, Err(Error::Api { status: 410, .. }) | Err(Error::Api { status: 401, .. })), "{gone:?}");
+    assert!(
+        matches!(
+            &gone,
+            Err(Error::Api { status: 410, .. }) | Err(Error::Api { status: 401, .. })
+        ),
+        "{gone:?}"
+    );
     let client = alice.login(&stack).await;
-    let gone = client.read_document(lease_id, out.path()).await.unwrap_err();
+    let gone = client
+        .read_document(lease_id, out.path())
+        .await
+        .unwrap_err();
     assert_eq!(api_code(&gone), (410, "document_deleted"));
-    client.read_document(memo_id, out.path()).await.expect("the memo is still readable");
+    client
+        .read_document(memo_id, out.path())
+        .await
+        .expect("the memo is still readable");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -609,17 +1050,35 @@ async fn a_vault_upload_waits_in_staging_until_the_vault_executes_and_is_removed
     let stack = StorageStack::start(&ctx).await;
     let alice = User::new(&ctx, accounts::alice()).await;
     let client = alice.login(&stack).await;
-    let team = |ctx: &TestContext| TeamVault::new(ctx.chain.clone(), ctx.deployment.address("team_vault").unwrap().clone());
-    let nft = |ctx: &TestContext| DocumentNft::new(ctx.chain.clone(), ctx.deployment.address("document_nft").unwrap().clone());
+    let team = |ctx: &TestContext| {
+        TeamVault::new(
+            ctx.chain.clone(),
+            ctx.deployment.address("team_vault").unwrap().clone(),
+        )
+    };
+    let nft = |ctx: &TestContext| {
+        DocumentNft::new(
+            ctx.chain.clone(),
+            ctx.deployment.address("document_nft").unwrap().clone(),
+        )
+    };
     let admins: Vec<_> = [accounts::alice(), accounts::bob(), accounts::charlie()]
         .iter()
         .map(|k| k.public_key().to_account_id())
         .collect();
-    let vault = team(&ctx).create_vault(&accounts::alice(), &admins).await.unwrap();
+    let vault = team(&ctx)
+        .create_vault(&accounts::alice(), &admins)
+        .await
+        .unwrap();
 
     // Dave is no admin of it: his vault upload is refused.
     let dave = User::new(&ctx, accounts::dave()).await;
-    let refused = dave.login(&stack).await.create_upload(&request(&stack, &dave, &seal(10), HolderRef::Vault(vault))).await.unwrap_err();
+    let refused = dave
+        .login(&stack)
+        .await
+        .create_upload(&request(&stack, &dave, &seal(10), HolderRef::Vault(vault)))
+        .await
+        .unwrap_err();
     assert_eq!(api_code(&refused), (403, "not_vault_admin"));
 
     let kept = seal(4096);
@@ -628,10 +1087,20 @@ async fn a_vault_upload_waits_in_staging_until_the_vault_executes_and_is_removed
     let exists = |key: String| {
         let s3 = s3.clone();
         let bucket = stack.s3.bucket.clone();
-        async move { s3.head_object().bucket(bucket).key(key).send().await.is_ok() }
+        async move {
+            s3.head_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .is_ok()
+        }
     };
     for doc in [&kept, &vetoed] {
-        let status = client.create_upload(&request(&stack, &alice, doc, HolderRef::Vault(vault))).await.unwrap();
+        let status = client
+            .create_upload(&request(&stack, &alice, doc, HolderRef::Vault(vault)))
+            .await
+            .unwrap();
         let done = upload_all(&client, &status, doc).await;
         assert_eq!(done.state, UploadState::Staged);
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -639,47 +1108,102 @@ async fn a_vault_upload_waits_in_staging_until_the_vault_executes_and_is_removed
             assert!(Instant::now() < deadline, "not staged on-chain within 90 s");
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
-        assert!(exists(format!("vaults/{vault}/staging/{}", hex::encode(doc.sha256))).await, "staged in the vault's area");
-        assert!(!exists(format!("docs/{}", hex::encode(doc.sha256))).await, "never under docs/ before the vault decides");
+        assert!(
+            exists(format!(
+                "vaults/{vault}/staging/{}",
+                hex::encode(doc.sha256)
+            ))
+            .await,
+            "staged in the vault's area"
+        );
+        assert!(
+            !exists(format!("docs/{}", hex::encode(doc.sha256))).await,
+            "never under docs/ before the vault decides"
+        );
     }
 
     // Alice proposes both, Bob approves both (2 of 3), Charlie vetoes one in the timelock.
-    let operation = |sha256| Operation::Upload { sha256, class: DocumentClass::Other, retention: RetentionOption::Standard, arweave: false };
-    let kept_op = team(&ctx).propose(&accounts::alice(), vault, &operation(kept.sha256)).await.unwrap();
-    let vetoed_op = team(&ctx).propose(&accounts::alice(), vault, &operation(vetoed.sha256)).await.unwrap();
+    let operation = |sha256| Operation::Upload {
+        sha256,
+        class: DocumentClass::Other,
+        retention: RetentionOption::Standard,
+        arweave: false,
+    };
+    let kept_op = team(&ctx)
+        .propose(&accounts::alice(), vault, &operation(kept.sha256))
+        .await
+        .unwrap();
+    let vetoed_op = team(&ctx)
+        .propose(&accounts::alice(), vault, &operation(vetoed.sha256))
+        .await
+        .unwrap();
     for id in [kept_op, vetoed_op] {
         team(&ctx).vote(&accounts::bob(), id, true).await.unwrap();
     }
-    team(&ctx).veto(&accounts::charlie(), vetoed_op, "not this one").await.unwrap();
+    team(&ctx)
+        .veto(&accounts::charlie(), vetoed_op, "not this one")
+        .await
+        .unwrap();
     ctx.move_clock_ahead(73 * 3600).await;
-    team(&ctx).execute(&accounts::ferdie(), kept_op).await.expect("executing the kept upload");
+    team(&ctx)
+        .execute(&accounts::ferdie(), kept_op)
+        .await
+        .expect("executing the kept upload");
 
     let kept_doc = format!("docs/{}", hex::encode(kept.sha256));
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let moved = exists(kept_doc.clone()).await
-            && !exists(format!("vaults/{vault}/staging/{}", hex::encode(kept.sha256))).await;
-        let removed = !exists(format!("vaults/{vault}/staging/{}", hex::encode(vetoed.sha256))).await
-            && nft(&ctx).staged_upload(vetoed.sha256).await.unwrap().is_none();
+            && !exists(format!(
+                "vaults/{vault}/staging/{}",
+                hex::encode(kept.sha256)
+            ))
+            .await;
+        let removed = !exists(format!(
+            "vaults/{vault}/staging/{}",
+            hex::encode(vetoed.sha256)
+        ))
+        .await
+            && nft(&ctx)
+                .staged_upload(vetoed.sha256)
+                .await
+                .unwrap()
+                .is_none();
         if moved && removed {
             break;
         }
-        assert!(Instant::now() < deadline, "moved {moved}, removed {removed} after 120 s");
+        assert!(
+            Instant::now() < deadline,
+            "moved {moved}, removed {removed} after 120 s"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    assert!(!exists(format!("docs/{}", hex::encode(vetoed.sha256))).await, "the vetoed upload never reaches docs/");
+    assert!(
+        !exists(format!("docs/{}", hex::encode(vetoed.sha256))).await,
+        "the vetoed upload never reaches docs/"
+    );
     assert_eq!(object_info(&stack, &kept.sha256).await["refcount"], 1);
-    let token = nft(&ctx).token_by_hash(kept.sha256).await.unwrap().expect("the vault's document");
+    let token = nft(&ctx)
+        .token_by_hash(kept.sha256)
+        .await
+        .unwrap()
+        .expect("the vault's document");
     // An admin reads and decrypts it.
     let client = alice.login(&stack).await;
     let out = tempfile::NamedTempFile::new().unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while client.read_document(token, out.path()).await.is_err() {
-        assert!(Instant::now() < deadline, "the vault document is not readable");
+        assert!(
+            Instant::now() < deadline,
+            "the vault document is not readable"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let keys = client.document_keys(token).await.unwrap();
     let mine = keys.iter().find(|k| k.role == KeyRole::Owner).unwrap();
     let data_key = envelope::unwrap(&hex::decode(&mine.wrapped).unwrap(), &alice.secret).unwrap();
-    assert_eq!(envelope::decrypt(&std::fs::read(out.path()).unwrap(), &data_key).unwrap(), kept.plaintext);
+    assert_eq!(
+        envelope::decrypt(&std::fs::read(out.path()).unwrap(), &data_key).unwrap(),
+        kept.plaintext
+    );
 }

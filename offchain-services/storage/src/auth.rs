@@ -75,7 +75,9 @@ impl FromRequestParts<AppState> for Session {
         .bind((IDLE_EXPIRY_MS / 1000) as f64)
         .fetch_optional(state.pool())
         .await?
-        .ok_or_else(|| ApiError::unauthorized("the session is unknown, ended or expired: log in again"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("the session is unknown, ended or expired: log in again")
+        })?;
         let account: Vec<u8> = row.get("account");
         Ok(Session {
             id: row.get("id"),
@@ -91,7 +93,10 @@ async fn challenge(
     JsonBody(request): JsonBody<ChallengeRequest>,
 ) -> ApiResult<Json<Challenge>> {
     let account = parse_account(&request.account).ok_or_else(|| {
-        ApiError::bad_request("bad_account", format!("{:?} is not an account", request.account))
+        ApiError::bad_request(
+            "bad_account",
+            format!("{:?} is not an account", request.account),
+        )
     })?;
     let mut challenge = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut challenge);
@@ -132,14 +137,20 @@ async fn login(
     JsonBody(request): JsonBody<LoginRequest>,
 ) -> ApiResult<(StatusCode, Json<Login>)> {
     let account = parse_account(&request.account).ok_or_else(|| {
-        ApiError::bad_request("bad_account", format!("{:?} is not an account", request.account))
+        ApiError::bad_request(
+            "bad_account",
+            format!("{:?} is not an account", request.account),
+        )
     })?;
-    let challenge = crate::parse_hash(&request.challenge)
-        .ok_or_else(|| ApiError::bad_request("bad_challenge", "the challenge is not 64 hex digits"))?;
+    let challenge = crate::parse_hash(&request.challenge).ok_or_else(|| {
+        ApiError::bad_request("bad_challenge", "the challenge is not 64 hex digits")
+    })?;
     let signature: [u8; 64] = hex::decode(request.signature.trim_start_matches("0x"))
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| ApiError::bad_request("bad_signature", "the signature is not 128 hex digits"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("bad_signature", "the signature is not 128 hex digits")
+        })?;
     // The challenge is consumed whatever the outcome: one signature attempt per challenge.
     let issued_to: Option<Vec<u8>> = sqlx::query_scalar(
         "DELETE FROM storage_challenges WHERE challenge = $1 AND expires_at > now()
@@ -277,15 +288,17 @@ pub async fn watch_revocations(state: AppState, every: Duration) {
 /// One pass of [`watch_revocations`]; returns the sessions it ended.
 pub async fn revoke_once(state: &AppState) -> anyhow::Result<u64> {
     // Also the node connection's liveness check (see `watch_revocations`).
-    state.documents().is_revoked(&AccountId::from([0u8; 32])).await?;
+    state
+        .documents()
+        .is_revoked(&AccountId::from([0u8; 32]))
+        .await?;
     sqlx::query("DELETE FROM storage_challenges WHERE expires_at < now()")
         .execute(state.pool())
         .await?;
-    let accounts: Vec<Vec<u8>> = sqlx::query_scalar(
-        "SELECT DISTINCT account FROM storage_sessions WHERE ended_at IS NULL",
-    )
-    .fetch_all(state.pool())
-    .await?;
+    let accounts: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT DISTINCT account FROM storage_sessions WHERE ended_at IS NULL")
+            .fetch_all(state.pool())
+            .await?;
     let mut ended = 0;
     for raw in accounts {
         let Ok(bytes) = <[u8; 32]>::try_from(raw.as_slice()) else {

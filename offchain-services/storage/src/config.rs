@@ -100,17 +100,21 @@ impl Config {
             .with_context(|| format!("reading {}", deployment_path.display()))?;
         let node_url = std::env::var("SDV_NODE_URL").unwrap_or_else(|_| deployment.rpc_url.clone());
         let part_mb: u64 = env_parse("SDV_S3_PART_MB", 16)?;
-        anyhow::ensure!(part_mb >= 5, "SDV_S3_PART_MB must be at least 5 (S3's smallest part)");
+        anyhow::ensure!(
+            part_mb >= 5,
+            "SDV_S3_PART_MB must be at least 5 (S3's smallest part)"
+        );
         let recovery_public_key = match (
             std::env::var("SDV_RECOVERY_PUBLIC_KEY"),
             std::env::var_os("SDV_RECOVERY_KEY_FILE").map(PathBuf::from),
         ) {
             (Ok(text), _) => Some(
-                crate::parse_hash(&text)
-                    .context("SDV_RECOVERY_PUBLIC_KEY is not 64 hex digits")?,
+                crate::parse_hash(&text).context("SDV_RECOVERY_PUBLIC_KEY is not 64 hex digits")?,
             ),
             (Err(_), Some(path)) => {
-                use sdv_storage_client::envelope::{generate_key_file, KeyFileRecoveryKey, RecoveryKey};
+                use sdv_storage_client::envelope::{
+                    generate_key_file, KeyFileRecoveryKey, RecoveryKey,
+                };
                 let public = if path.exists() {
                     KeyFileRecoveryKey::open(&path)?.public_key()
                 } else {
@@ -142,8 +146,10 @@ impl Config {
             },
             part_size: part_mb * sdv_storage_client::protocol::MB,
             s3_concurrency: env_parse("SDV_S3_CONCURRENCY", 4)?,
-            spool_dir: std::env::var_os("SDV_STORAGE_SPOOL")
-                .map_or_else(|| std::env::temp_dir().join("sdv-storage-spool"), PathBuf::from),
+            spool_dir: std::env::var_os("SDV_STORAGE_SPOOL").map_or_else(
+                || std::env::temp_dir().join("sdv-storage-spool"),
+                PathBuf::from,
+            ),
             attestor: account("SDV_STORAGE_ATTESTOR")?,
             executor: account("SDV_RETENTION_EXECUTOR")?,
             recovery_public_key,

@@ -6,8 +6,8 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde::de::DeserializeOwned;
 use sdv_storage_client::protocol::ErrorBody;
+use serde::de::DeserializeOwned;
 
 /// An error answer.
 #[derive(Debug)]

@@ -94,13 +94,23 @@ impl AppState {
                 match configured {
                     Some(account) => Ok(account),
                     None => governance.role(role).await?.ok_or_else(|| {
-                        anyhow::anyhow!("ValidatorGovernance names no {role:?} and none is configured")
+                        anyhow::anyhow!(
+                            "ValidatorGovernance names no {role:?} and none is configured"
+                        )
                     }),
                 }
             }
         };
-        let attestor = role(&config.attestor, sdv_types::governance::Role::StorageAttestor).await?;
-        let executor = role(&config.executor, sdv_types::governance::Role::RetentionExecutor).await?;
+        let attestor = role(
+            &config.attestor,
+            sdv_types::governance::Role::StorageAttestor,
+        )
+        .await?;
+        let executor = role(
+            &config.executor,
+            sdv_types::governance::Role::RetentionExecutor,
+        )
+        .await?;
         let bucket = s3::Bucket::new(&config.s3);
         tokio::fs::create_dir_all(&config.spool_dir).await?;
         Ok(Self {
@@ -220,7 +230,9 @@ pub fn parse_account(text: &str) -> Option<AccountId> {
         return Some(account);
     }
     let bytes = hex::decode(text.strip_prefix("0x").unwrap_or(text)).ok()?;
-    <[u8; 32]>::try_from(bytes.as_slice()).ok().map(AccountId::from)
+    <[u8; 32]>::try_from(bytes.as_slice())
+        .ok()
+        .map(AccountId::from)
 }
 
 /// Parses a 32-byte hash given as hex (with or without `0x`).

@@ -22,7 +22,9 @@ async fn main() -> anyhow::Result<()> {
         .connect(config.database_url.expose_str()?)
         .await
         .context("connecting to PostgreSQL")?;
-    sdv_storage::migrate(&pool).await.context("applying the migrations")?;
+    sdv_storage::migrate(&pool)
+        .await
+        .context("applying the migrations")?;
     let state = AppState::new(config.clone(), pool).await?;
 
     let gateway = tokio::net::TcpListener::bind(config.gateway_listen)

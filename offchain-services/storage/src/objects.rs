@@ -52,8 +52,8 @@ async fn object(
     State(state): State<AppState>,
     PathParams(sha): PathParams<String>,
 ) -> ApiResult<Json<ObjectInfo>> {
-    let sha = parse_hash(&sha)
-        .ok_or_else(|| ApiError::bad_request("bad_sha256", "not 64 hex digits"))?;
+    let sha =
+        parse_hash(&sha).ok_or_else(|| ApiError::bad_request("bad_sha256", "not 64 hex digits"))?;
     info(state.pool(), &sha)
         .await?
         .map(Json)

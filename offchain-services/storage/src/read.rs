@@ -14,10 +14,12 @@ use axum::{
     Json, Router,
 };
 use sdv_chain::AccountId;
-use sdv_storage_client::protocol::{RecoveryKeyInfo, WrappedKey, KeyRole, OBJECT_SHA256_HEADER};
+use sdv_storage_client::protocol::{KeyRole, RecoveryKeyInfo, WrappedKey, OBJECT_SHA256_HEADER};
 use serde_json::Value;
 
-use crate::{auth::Session, error::PathParams, parse_account, parse_hash, s3, ApiError, ApiResult, AppState};
+use crate::{
+    auth::Session, error::PathParams, parse_account, parse_hash, s3, ApiError, ApiResult, AppState,
+};
 
 /// The read routes.
 pub fn routes() -> Router<AppState> {
@@ -68,7 +70,11 @@ pub async fn indexer_get(state: &AppState, path: &str) -> ApiResult<Option<Value
 pub async fn indexed_document(state: &AppState, token_id: u64) -> ApiResult<IndexedDocument> {
     let json = indexer_get(state, &format!("/documents/{token_id}"))
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("no document {token_id} (yet: the indexer follows finalized blocks)")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no document {token_id} (yet: the indexer follows finalized blocks)"
+            ))
+        })?;
     let sha256 = json["sha256"]
         .as_str()
         .and_then(parse_hash)
@@ -86,7 +92,12 @@ pub async fn indexed_document(state: &AppState, token_id: u64) -> ApiResult<Inde
 }
 
 /// Whether `reader` may read `document`: its owner, a vault admin, or a share's grantee.
-async fn may_read(state: &AppState, token_id: u64, document: &IndexedDocument, reader: &AccountId) -> ApiResult<bool> {
+async fn may_read(
+    state: &AppState,
+    token_id: u64,
+    document: &IndexedDocument,
+    reader: &AccountId,
+) -> ApiResult<bool> {
     if document.owner_wallet.as_ref() == Some(reader) {
         return Ok(true);
     }
@@ -108,15 +119,26 @@ async fn may_read(state: &AppState, token_id: u64, document: &IndexedDocument, r
 async fn readable(state: &AppState, token_id: u64, me: &Session) -> ApiResult<IndexedDocument> {
     let document = indexed_document(state, token_id).await?;
     if !may_read(state, token_id, &document, &me.account).await? {
-        return Err(ApiError::forbidden("not_a_reader", format!("you neither own document {token_id} nor were it shared with you")));
+        return Err(ApiError::forbidden(
+            "not_a_reader",
+            format!("you neither own document {token_id} nor were it shared with you"),
+        ));
     }
     if document.status == "deleted" {
-        return Err(ApiError::new(StatusCode::GONE, "document_deleted", format!("document {token_id} was deleted; its NFT remains as history")));
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "document_deleted",
+            format!("document {token_id} was deleted; its NFT remains as history"),
+        ));
     }
     Ok(document)
 }
 
-async fn read(State(state): State<AppState>, me: Session, PathParams(token_id): PathParams<u64>) -> ApiResult<Response> {
+async fn read(
+    State(state): State<AppState>,
+    me: Session,
+    PathParams(token_id): PathParams<u64>,
+) -> ApiResult<Response> {
     let document = readable(&state, token_id, &me).await?;
     let key = s3::doc_key(&document.sha256);
     let (size, body) = state
@@ -125,21 +147,30 @@ async fn read(State(state): State<AppState>, me: Session, PathParams(token_id): 
         .await?
         .ok_or_else(|| ApiError::unavailable("S3", format!("{key} is missing")))?;
     let stream = futures::stream::unfold(body, |mut body| async move {
-        body.next().await.map(|chunk| (chunk.map_err(std::io::Error::other), body))
+        body.next()
+            .await
+            .map(|chunk| (chunk.map_err(std::io::Error::other), body))
     });
     Ok((
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::CONTENT_LENGTH, size.to_string()),
-            (header::HeaderName::from_static(OBJECT_SHA256_HEADER), hex::encode(document.sha256)),
+            (
+                header::HeaderName::from_static(OBJECT_SHA256_HEADER),
+                hex::encode(document.sha256),
+            ),
         ],
         Body::from_stream(stream),
     )
         .into_response())
 }
 
-async fn keys(State(state): State<AppState>, me: Session, PathParams(token_id): PathParams<u64>) -> ApiResult<Json<Vec<WrappedKey>>> {
+async fn keys(
+    State(state): State<AppState>,
+    me: Session,
+    PathParams(token_id): PathParams<u64>,
+) -> ApiResult<Json<Vec<WrappedKey>>> {
     let document = readable(&state, token_id, &me).await?;
     let rows: Vec<(Vec<u8>, String, Vec<u8>)> = sqlx::query_as(
         "SELECT recipient, role, wrapped FROM storage_wrapped_keys
@@ -164,9 +195,10 @@ async fn keys(State(state): State<AppState>, me: Session, PathParams(token_id): 
 }
 
 async fn recovery_key(State(state): State<AppState>) -> ApiResult<Json<RecoveryKeyInfo>> {
-    let key = state
-        .config()
-        .recovery_public_key
-        .ok_or_else(|| ApiError::not_found("no recovery key is configured (SDV_RECOVERY_PUBLIC_KEY)"))?;
-    Ok(Json(RecoveryKeyInfo { public_key: hex::encode(key) }))
+    let key = state.config().recovery_public_key.ok_or_else(|| {
+        ApiError::not_found("no recovery key is configured (SDV_RECOVERY_PUBLIC_KEY)")
+    })?;
+    Ok(Json(RecoveryKeyInfo {
+        public_key: hex::encode(key),
+    }))
 }

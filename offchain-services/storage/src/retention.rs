@@ -25,7 +25,9 @@ use sdv_chain::CallData;
 use sdv_types::document::RetentionOption;
 use serde_json::{json, Value};
 
-use crate::{objects, parse_account, parse_hash, read::indexer_get, upload, ApiError, ApiResult, AppState};
+use crate::{
+    objects, parse_account, parse_hash, read::indexer_get, upload, ApiError, ApiResult, AppState,
+};
 
 /// Notices are recorded this long before expiry, and deletion waits at least this long.
 pub const NOTICE_PERIOD_MS: i64 = 30 * 24 * 60 * 60 * 1000;
@@ -38,7 +40,9 @@ pub async fn run(state: AppState, every: Duration) {
         match pass(&state).await {
             Ok(report) if report != Report::default() => tracing::info!(?report, "retention pass"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e.message, "retention pass failed; the next one retries"),
+            Err(e) => {
+                tracing::warn!(error = %e.message, "retention pass failed; the next one retries")
+            }
         }
     }
 }
@@ -65,10 +69,12 @@ pub struct Report {
 }
 
 async fn step_done(state: &AppState, step: &str) -> ApiResult<bool> {
-    Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM storage_retention_steps WHERE step = $1)")
-        .bind(step)
-        .fetch_one(state.pool())
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM storage_retention_steps WHERE step = $1)")
+            .bind(step)
+            .fetch_one(state.pool())
+            .await?,
+    )
 }
 
 async fn mark_done(state: &AppState, step: &str, token_id: i64) -> ApiResult<()> {
@@ -83,13 +89,20 @@ async fn mark_done(state: &AppState, step: &str, token_id: i64) -> ApiResult<()>
 /// Enqueues a retention executor call once under `key`.
 async fn enqueue_executor(state: &AppState, key: &str, call: CallData) -> ApiResult<bool> {
     let mut conn = state.pool().acquire().await?;
-    sdv_relayer::outbox::enqueue(&mut conn, key, state.executor(), &state.config().document_nft, &call.into_bytes())
-        .await
-        .map_err(|e| ApiError::unavailable("the outbox", e))
+    sdv_relayer::outbox::enqueue(
+        &mut conn,
+        key,
+        state.executor(),
+        &state.config().document_nft,
+        &call.into_bytes(),
+    )
+    .await
+    .map_err(|e| ApiError::unavailable("the outbox", e))
 }
 
 fn items(page: Option<Value>) -> Vec<Value> {
-    page.and_then(|p| p["items"].as_array().cloned()).unwrap_or_default()
+    page.and_then(|p| p["items"].as_array().cloned())
+        .unwrap_or_default()
 }
 
 fn date(ms: i64) -> String {
@@ -121,7 +134,10 @@ fn retention_words(name: &str) -> &'static str {
 }
 
 /// The name and upload time of the upload that stored `sha`.
-async fn upload_facts(state: &AppState, sha: &[u8; 32]) -> ApiResult<(Option<String>, Option<i64>)> {
+async fn upload_facts(
+    state: &AppState,
+    sha: &[u8; 32],
+) -> ApiResult<(Option<String>, Option<i64>)> {
     let row: Option<(Option<String>, i64)> = sqlx::query_as(
         "SELECT name, (extract(epoch FROM finished_at) * 1000)::BIGINT FROM storage_uploads
          WHERE sha256 = $1 AND state = 'stored' ORDER BY finished_at LIMIT 1",
@@ -134,7 +150,14 @@ async fn upload_facts(state: &AppState, sha: &[u8; 32]) -> ApiResult<(Option<Str
 
 /// Asks the notification service to notify `account`, once per `key`. An account without a
 /// contact is not an error (`Ok(false)`): the notice is on-chain and in the indexer either way.
-async fn notify(state: &AppState, key: &str, account: &str, kind: &str, subject: &str, facts: Vec<(String, String)>) -> ApiResult<bool> {
+async fn notify(
+    state: &AppState,
+    key: &str,
+    account: &str,
+    kind: &str,
+    subject: &str,
+    facts: Vec<(String, String)>,
+) -> ApiResult<bool> {
     let config = state.config();
     let body = json!({
         "idempotency_key": key,
@@ -143,7 +166,10 @@ async fn notify(state: &AppState, key: &str, account: &str, kind: &str, subject:
         "subject": subject,
         "facts": facts.into_iter().map(|(l, v)| json!([l, v])).collect::<Vec<_>>(),
     });
-    let api_key = config.notify_api_key.expose_str().map_err(|e| ApiError::unavailable("the notification service", e))?;
+    let api_key = config
+        .notify_api_key
+        .expose_str()
+        .map_err(|e| ApiError::unavailable("the notification service", e))?;
     let response = state
         .http()
         .post(format!("{}/v1/notices", config.notify_url))
@@ -161,11 +187,17 @@ async fn notify(state: &AppState, key: &str, account: &str, kind: &str, subject:
         tracing::info!(account, kind, "no contact to notify");
         return Ok(false);
     }
-    Err(ApiError::unavailable("the notification service", format!("{status}: {body}")))
+    Err(ApiError::unavailable(
+        "the notification service",
+        format!("{status}: {body}"),
+    ))
 }
 
 fn account_hex(wallet: &Value) -> Option<String> {
-    wallet.as_str().and_then(parse_account).map(|a| format!("0x{}", hex::encode(a.0)))
+    wallet
+        .as_str()
+        .and_then(parse_account)
+        .map(|a| format!("0x{}", hex::encode(a.0)))
 }
 
 /// One pass of the scheduler.
@@ -180,23 +212,50 @@ pub async fn pass(state: &AppState) -> ApiResult<Report> {
     let now = chain_time(state).await?;
 
     // 1. Notices on-chain for what expires within 30 days.
-    let expiring = items(indexer_get(state, &format!("/documents/due?from_ms=0&to_ms={}&due=expiry&limit=500", now + NOTICE_PERIOD_MS)).await?);
+    let expiring = items(
+        indexer_get(
+            state,
+            &format!(
+                "/documents/due?from_ms=0&to_ms={}&due=expiry&limit=500",
+                now + NOTICE_PERIOD_MS
+            ),
+        )
+        .await?,
+    );
     for item in &expiring {
         let document = &item["document"];
-        let (Some(id), Some(expiry)) = (document["token_id"].as_i64(), document["expiry_ms"].as_i64()) else {
+        let (Some(id), Some(expiry)) = (
+            document["token_id"].as_i64(),
+            document["expiry_ms"].as_i64(),
+        ) else {
             continue;
         };
         if document["arweave"]["tx"].is_string() || document["retention"] == "permanent" {
             continue;
         }
         let key = format!("notice:{id}:{expiry}");
-        if enqueue_executor(state, &key, CallData::message("notice_deletion").arg(&(id as u64))).await? {
+        if enqueue_executor(
+            state,
+            &key,
+            CallData::message("notice_deletion").arg(&(id as u64)),
+        )
+        .await?
+        {
             report.noticed += 1;
         }
     }
 
     // 2 and 3. Scheduled deletions: tell the owner, then delete what is due.
-    let scheduled = items(indexer_get(state, &format!("/documents/due?from_ms=0&to_ms={}&due=deletion&limit=500", i64::MAX)).await?);
+    let scheduled = items(
+        indexer_get(
+            state,
+            &format!(
+                "/documents/due?from_ms=0&to_ms={}&due=deletion&limit=500",
+                i64::MAX
+            ),
+        )
+        .await?,
+    );
     for item in &scheduled {
         let document = &item["document"];
         let (Some(id), Some(due), Some(sha)) = (
@@ -212,13 +271,31 @@ pub async fn pass(state: &AppState) -> ApiResult<Report> {
                 let (name, uploaded) = upload_facts(state, &sha).await?;
                 let retention = document["retention"].as_str().unwrap_or_default();
                 let facts = vec![
-                    ("Document".to_owned(), name.unwrap_or_else(|| format!("document {id}"))),
-                    ("Uploaded".to_owned(), uploaded.map_or_else(|| format!("block {}", document["minted_block"]), date)),
-                    ("Retention policy".to_owned(), retention_words(retention).to_owned()),
+                    (
+                        "Document".to_owned(),
+                        name.unwrap_or_else(|| format!("document {id}")),
+                    ),
+                    (
+                        "Uploaded".to_owned(),
+                        uploaded
+                            .map_or_else(|| format!("block {}", document["minted_block"]), date),
+                    ),
+                    (
+                        "Retention policy".to_owned(),
+                        retention_words(retention).to_owned(),
+                    ),
                     ("Scheduled deletion".to_owned(), date(due)),
                     ("Token".to_owned(), id.to_string()),
                 ];
-                notify(state, &notice_step, &account, "deletion_notice", &format!("Document {id} will be deleted on {}", date(due)), facts).await?;
+                notify(
+                    state,
+                    &notice_step,
+                    &account,
+                    "deletion_notice",
+                    &format!("Document {id} will be deleted on {}", date(due)),
+                    facts,
+                )
+                .await?;
             }
             mark_done(state, &notice_step, id).await?;
             report.notified += 1;
@@ -235,7 +312,9 @@ pub async fn pass(state: &AppState) -> ApiResult<Report> {
         let Some(on_chain) = state.documents().document(id as u64).await? else {
             continue;
         };
-        let still_due = on_chain.deletion.is_some_and(|d| d.due <= now as u64 && d.due == due as u64)
+        let still_due = on_chain
+            .deletion
+            .is_some_and(|d| d.due <= now as u64 && d.due == due as u64)
             && on_chain.deleted_at.is_none()
             && on_chain.retention != RetentionOption::Permanent
             && on_chain.replicas.arweave.is_none();
@@ -243,8 +322,14 @@ pub async fn pass(state: &AppState) -> ApiResult<Report> {
             tracing::debug!(id, due, now, deletion = ?on_chain.deletion, "the chain does not have this deletion due");
             continue;
         }
-        objects::release_document(state, &sha, &format!("retention deletion of document {id}")).await?;
-        enqueue_executor(state, &delete_step, CallData::message("confirm_deletion").arg(&(id as u64))).await?;
+        objects::release_document(state, &sha, &format!("retention deletion of document {id}"))
+            .await?;
+        enqueue_executor(
+            state,
+            &delete_step,
+            CallData::message("confirm_deletion").arg(&(id as u64)),
+        )
+        .await?;
         mark_done(state, &delete_step, id).await?;
         report.deleted += 1;
     }
@@ -283,10 +368,25 @@ async fn notify_guardian_requests(state: &AppState) -> ApiResult<usize> {
             }
             let facts = vec![
                 ("User".to_owned(), user.clone()),
-                ("Guardian kind".to_owned(), guardian["kind"].as_str().unwrap_or_default().to_owned()),
-                ("To accept".to_owned(), format!("sdv guardians accept {user}")),
+                (
+                    "Guardian kind".to_owned(),
+                    guardian["kind"].as_str().unwrap_or_default().to_owned(),
+                ),
+                (
+                    "To accept".to_owned(),
+                    format!("sdv guardians accept {user}"),
+                ),
             ];
-            if notify(state, &step, &account, "guardian_request", "You were named a recovery guardian", facts).await? {
+            if notify(
+                state,
+                &step,
+                &account,
+                "guardian_request",
+                "You were named a recovery guardian",
+                facts,
+            )
+            .await?
+            {
                 sent += 1;
             }
             mark_done(state, &step, 0).await?;
@@ -323,7 +423,12 @@ async fn notify_upgrades(state: &AppState) -> ApiResult<usize> {
     .await?;
     let mut sent = 0;
     for (id, sha, chosen, name) in rows {
-        let Some(document) = indexer_get(state, &format!("/documents/by-sha256/{}", hex::encode(&sha))).await? else {
+        let Some(document) = indexer_get(
+            state,
+            &format!("/documents/by-sha256/{}", hex::encode(&sha)),
+        )
+        .await?
+        else {
             continue; // not indexed yet
         };
         let applied = document["retention"].as_str().unwrap_or_default();
@@ -331,13 +436,39 @@ async fn notify_upgrades(state: &AppState) -> ApiResult<usize> {
             if let Some(account) = account_hex(&document["owner_wallet"]) {
                 let token = document["token_id"].as_i64().unwrap_or_default();
                 let facts = vec![
-                    ("Document".to_owned(), name.unwrap_or_else(|| format!("document {token}"))),
-                    ("Class".to_owned(), document["class"].as_str().unwrap_or_default().to_owned()),
-                    ("Chosen retention".to_owned(), retention_words(&chosen).to_owned()),
-                    ("Applied retention".to_owned(), retention_words(applied).to_owned()),
-                    ("Expires".to_owned(), document["expiry_ms"].as_i64().map_or_else(|| "never".to_owned(), date)),
+                    (
+                        "Document".to_owned(),
+                        name.unwrap_or_else(|| format!("document {token}")),
+                    ),
+                    (
+                        "Class".to_owned(),
+                        document["class"].as_str().unwrap_or_default().to_owned(),
+                    ),
+                    (
+                        "Chosen retention".to_owned(),
+                        retention_words(&chosen).to_owned(),
+                    ),
+                    (
+                        "Applied retention".to_owned(),
+                        retention_words(applied).to_owned(),
+                    ),
+                    (
+                        "Expires".to_owned(),
+                        document["expiry_ms"]
+                            .as_i64()
+                            .map_or_else(|| "never".to_owned(), date),
+                    ),
                 ];
-                if notify(state, &format!("upgrade:{id}"), &account, "retention_upgraded", &format!("Retention of document {token} raised to its regulatory minimum"), facts).await? {
+                if notify(
+                    state,
+                    &format!("upgrade:{id}"),
+                    &account,
+                    "retention_upgraded",
+                    &format!("Retention of document {token} raised to its regulatory minimum"),
+                    facts,
+                )
+                .await?
+                {
                     sent += 1;
                 }
             }

@@ -190,7 +190,11 @@ impl Bucket {
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .send()
             .await
             .map_err(|e| error("CompleteMultipartUpload", key, e))?;
@@ -289,7 +293,11 @@ impl Bucket {
                 .send()
                 .await
                 .map_err(|e| error("ListObjectsV2", prefix, e))?;
-            keys.extend(out.contents().iter().filter_map(|o| o.key().map(str::to_owned)));
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
             match out.next_continuation_token() {
                 Some(next) => token = Some(next.to_owned()),
                 None => return Ok(keys),

@@ -101,7 +101,13 @@ struct RunningHash {
 impl RunningHash {
     /// Takes chunk `index` (its verified bytes), then every chunk after it that arrived
     /// earlier, read back from the spool.
-    fn advance(&mut self, index: u32, bytes: &[u8], spool: &std::path::Path, size: u64) -> std::io::Result<()> {
+    fn advance(
+        &mut self,
+        index: u32,
+        bytes: &[u8],
+        spool: &std::path::Path,
+        size: u64,
+    ) -> std::io::Result<()> {
         if index < self.next {
             self.spoiled = true;
             return Ok(());
@@ -334,7 +340,10 @@ fn parse_wrapped(keys: &[WrappedKey]) -> ApiResult<Vec<([u8; 32], KeyRole)>> {
     keys.iter()
         .map(|k| {
             let recipient = parse_hash(&k.recipient).ok_or_else(|| {
-                ApiError::bad_request("bad_wrapped_key", "a wrapped key's recipient is not 64 hex digits")
+                ApiError::bad_request(
+                    "bad_wrapped_key",
+                    "a wrapped key's recipient is not 64 hex digits",
+                )
             })?;
             let wrapped = hex::decode(k.wrapped.trim_start_matches("0x")).map_err(|_| {
                 ApiError::bad_request("bad_wrapped_key", "a wrapped key is not hex")
@@ -359,23 +368,48 @@ async fn create(
         ApiError::bad_request("bad_sha256", "the manifest sha256 is not 64 hex digits")
     })?;
     let class = parse_class(&request.class).ok_or_else(|| {
-        ApiError::bad_request("bad_class", format!("unknown document class {:?} (us_tax, financial, kyc, other)", request.class))
+        ApiError::bad_request(
+            "bad_class",
+            format!(
+                "unknown document class {:?} (us_tax, financial, kyc, other)",
+                request.class
+            ),
+        )
     })?;
     let retention = parse_retention(&request.retention).ok_or_else(|| {
-        ApiError::bad_request("bad_retention", format!("unknown retention option {:?}", request.retention))
+        ApiError::bad_request(
+            "bad_retention",
+            format!("unknown retention option {:?}", request.retention),
+        )
     })?;
     if request.size == 0 {
-        return Err(ApiError::bad_request("empty_document", "an empty document cannot be stored"));
+        return Err(ApiError::bad_request(
+            "empty_document",
+            "an empty document cannot be stored",
+        ));
     }
-    if request.name.as_ref().is_some_and(|n| n.len() > 256 || n.chars().any(char::is_control)) {
-        return Err(ApiError::bad_request("bad_name", "the name must be at most 256 bytes without control characters"));
+    if request
+        .name
+        .as_ref()
+        .is_some_and(|n| n.len() > 256 || n.chars().any(char::is_control))
+    {
+        return Err(ApiError::bad_request(
+            "bad_name",
+            "the name must be at most 256 bytes without control characters",
+        ));
     }
     let wrapped = parse_wrapped(&request.wrapped_keys)?;
     if !wrapped.iter().any(|(_, role)| *role == KeyRole::Owner) {
-        return Err(ApiError::bad_request("owner_key_missing", "the data key must be wrapped to the owner's encryption key"));
+        return Err(ApiError::bad_request(
+            "owner_key_missing",
+            "the data key must be wrapped to the owner's encryption key",
+        ));
     }
     if let Some(recovery) = state.config().recovery_public_key {
-        if !wrapped.iter().any(|(r, role)| *role == KeyRole::Recovery && *r == recovery) {
+        if !wrapped
+            .iter()
+            .any(|(r, role)| *role == KeyRole::Recovery && *r == recovery)
+        {
             return Err(ApiError::bad_request(
                 "recovery_key_missing",
                 format!("the data key must also be wrapped to the recovery key {} (GET /v1/recovery-key)", hex::encode(recovery)),
@@ -384,14 +418,26 @@ async fn create(
     }
     let documents = state.documents();
     if documents.is_revoked(&me.account).await? {
-        return Err(ApiError::forbidden("wallet_revoked", "this wallet was replaced by a recovery"));
+        return Err(ApiError::forbidden(
+            "wallet_revoked",
+            "this wallet was replaced by a recovery",
+        ));
     }
     let holder = match request.holder {
         HolderRef::Account => {
-            let published = documents.encryption_key(&me.account).await?.ok_or_else(|| {
-                ApiError::conflict("no_encryption_key", "publish your encryption key first (sdv key publish-encryption-key)")
-            })?;
-            if !wrapped.iter().any(|(r, role)| *role == KeyRole::Owner && *r == published.key) {
+            let published = documents
+                .encryption_key(&me.account)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::conflict(
+                        "no_encryption_key",
+                        "publish your encryption key first (sdv key publish-encryption-key)",
+                    )
+                })?;
+            if !wrapped
+                .iter()
+                .any(|(r, role)| *role == KeyRole::Owner && *r == published.key)
+            {
                 return Err(ApiError::bad_request(
                     "owner_key_mismatch",
                     format!("the owner's wrapped key is not for the encryption key published on-chain ({})", hex::encode(published.key)),
@@ -401,7 +447,10 @@ async fn create(
         }
         HolderRef::Vault(vault) => {
             if !state.vaults().is_admin(vault, &me.account).await? {
-                return Err(ApiError::forbidden("not_vault_admin", format!("you do not administer vault {vault}")));
+                return Err(ApiError::forbidden(
+                    "not_vault_admin",
+                    format!("you do not administer vault {vault}"),
+                ));
             }
             Holder::Vault(vault)
         }
@@ -552,7 +601,10 @@ async fn ensure_open(state: &AppState, row: &UploadRow) -> ApiResult<()> {
         return Err(ApiError::new(
             StatusCode::GONE,
             "upload_expired",
-            format!("upload {} had no activity for 24 hours and expired; start again", row.id),
+            format!(
+                "upload {} had no activity for 24 hours and expired; start again",
+                row.id
+            ),
         ));
     }
     Ok(())
@@ -570,7 +622,10 @@ async fn put_chunk(
     if index >= row.chunks as u32 {
         return Err(ApiError::bad_request(
             "bad_chunk_index",
-            format!("chunk {index} does not exist: the upload has chunks 0 to {}", row.chunks - 1),
+            format!(
+                "chunk {index} does not exist: the upload has chunks 0 to {}",
+                row.chunks - 1
+            ),
         ));
     }
     let claimed = headers
@@ -578,16 +633,25 @@ async fn put_chunk(
         .and_then(|v| v.to_str().ok())
         .and_then(parse_hash)
         .ok_or_else(|| {
-            ApiError::bad_request("bad_chunk_sha256", format!("header {CHUNK_SHA256_HEADER} must carry the chunk's sha256 (64 hex digits)"))
+            ApiError::bad_request(
+                "bad_chunk_sha256",
+                format!(
+                    "header {CHUNK_SHA256_HEADER} must carry the chunk's sha256 (64 hex digits)"
+                ),
+            )
         })?;
     // The tier's parallelism is enforced before the body is read.
-    let _slot = ChunkSlot::take(state.uploads(), &id, row.parallel_chunks as u8).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_parallel_chunks",
-            format!("the {} tier sends at most {} chunks at once", row.tier, row.parallel_chunks),
-        )
-    })?;
+    let _slot =
+        ChunkSlot::take(state.uploads(), &id, row.parallel_chunks as u8).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_parallel_chunks",
+                format!(
+                    "the {} tier sends at most {} chunks at once",
+                    row.tier, row.parallel_chunks
+                ),
+            )
+        })?;
     let offset = u64::from(index) * CHUNK_SIZE;
     let expected = CHUNK_SIZE.min(row.size as u64 - offset);
     let bytes = axum::body::to_bytes(body, CHUNK_SIZE as usize + 1)
@@ -596,7 +660,10 @@ async fn put_chunk(
     if bytes.len() as u64 != expected {
         return Err(ApiError::bad_request(
             "bad_chunk_length",
-            format!("chunk {index} must be {expected} bytes, not {}", bytes.len()),
+            format!(
+                "chunk {index} must be {expected} bytes, not {}",
+                bytes.len()
+            ),
         ));
     }
     let (actual, bytes) = tokio::task::spawn_blocking(move || {
@@ -774,7 +841,11 @@ fn hash_file(path: PathBuf) -> std::io::Result<[u8; 32]> {
 }
 
 /// The chunks whose bytes in the spool no longer hash to what was recorded.
-fn damaged_chunks(path: PathBuf, size: u64, recorded: Vec<(i32, Vec<u8>)>) -> std::io::Result<Vec<i32>> {
+fn damaged_chunks(
+    path: PathBuf,
+    size: u64,
+    recorded: Vec<(i32, Vec<u8>)>,
+) -> std::io::Result<Vec<i32>> {
     let file = std::fs::File::open(path)?;
     let mut damaged = Vec::new();
     let mut buf = vec![0u8; CHUNK_SIZE as usize];
@@ -806,7 +877,10 @@ async fn complete(
         .expect("not poisoned")
         .insert(id.clone())
     {
-        return Err(ApiError::conflict("completing", "this upload is being completed already"));
+        return Err(ApiError::conflict(
+            "completing",
+            "this upload is being completed already",
+        ));
     }
     let _completing = Completing {
         uploads: state.uploads(),
@@ -830,7 +904,12 @@ async fn complete(
         ));
     }
     let spool = spool_path(&state, &id);
-    let running = state.uploads().hashes.lock().expect("not poisoned").remove(&id);
+    let running = state
+        .uploads()
+        .hashes
+        .lock()
+        .expect("not poisoned")
+        .remove(&id);
     let chunks = row.chunks as u32;
     let whole = tokio::task::spawn_blocking({
         let spool = spool.clone();
@@ -864,7 +943,9 @@ async fn complete(
             forget_chunks(state.pool(), &row, &damaged).await?;
             return Err(ApiError::conflict(
                 "chunks_lost",
-                format!("chunks {damaged:?} were lost by the gateway; send them again and complete"),
+                format!(
+                    "chunks {damaged:?} were lost by the gateway; send them again and complete"
+                ),
             ));
         }
         reject(&state, &row, &whole).await?;
@@ -888,7 +969,10 @@ async fn complete(
         .fetch_one(state.pool())
         .await?;
     if already {
-        state.bucket().abort_multipart(&row.s3_key, &row.s3_upload_id).await?;
+        state
+            .bucket()
+            .abort_multipart(&row.s3_key, &row.s3_upload_id)
+            .await?;
     } else {
         finish_multipart(&state, &row).await?;
     }
@@ -934,15 +1018,17 @@ async fn finish_multipart(state: &AppState, row: &UploadRow) -> ApiResult<()> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let stored: Vec<i32> = sqlx::query_scalar(
-        "SELECT part_number FROM storage_upload_parts WHERE upload_id = $1",
-    )
-    .bind(&row.id)
-    .fetch_all(state.pool())
-    .await?;
+    let stored: Vec<i32> =
+        sqlx::query_scalar("SELECT part_number FROM storage_upload_parts WHERE upload_id = $1")
+            .bind(&row.id)
+            .fetch_all(state.pool())
+            .await?;
     let stored: HashSet<i32> = stored.into_iter().collect();
-    let missing: Vec<i32> = (0..row.part_count()).filter(|p| !stored.contains(&(p + 1))).collect();
-    let results = futures::future::join_all(missing.iter().map(|p| store_part(state, row, *p))).await;
+    let missing: Vec<i32> = (0..row.part_count())
+        .filter(|p| !stored.contains(&(p + 1)))
+        .collect();
+    let results =
+        futures::future::join_all(missing.iter().map(|p| store_part(state, row, *p))).await;
     if let Some(e) = results.into_iter().find_map(Result::err) {
         return Err(ApiError::unavailable("S3", e));
     }
@@ -959,8 +1045,9 @@ async fn finish_multipart(state: &AppState, row: &UploadRow) -> ApiResult<()> {
     {
         Ok(()) => Ok(()),
         // Completed before a crash: the object is there, whole.
-        Err(e) if e.code.as_deref() == Some("NoSuchUpload")
-            && state.bucket().head(&row.s3_key).await? == Some(row.size as u64) =>
+        Err(e)
+            if e.code.as_deref() == Some("NoSuchUpload")
+                && state.bucket().head(&row.s3_key).await? == Some(row.size as u64) =>
         {
             Ok(())
         }
@@ -1001,7 +1088,11 @@ async fn record_stored(state: &AppState, row: &UploadRow) -> ApiResult<()> {
                 .bind(&sha[..])
                 .execute(&mut *tx)
                 .await?;
-            (mint.call_data().into_bytes(), format!("mint:{}", row.id), "stored")
+            (
+                mint.call_data().into_bytes(),
+                format!("mint:{}", row.id),
+                "stored",
+            )
         }
         Some(vault) => (
             sdv_chain::CallData::message("stage_vault_upload")
@@ -1013,9 +1104,13 @@ async fn record_stored(state: &AppState, row: &UploadRow) -> ApiResult<()> {
             "staged",
         ),
     };
-    let keys: Vec<WrappedKey> = serde_json::from_value(row.wrapped_keys.clone()).unwrap_or_default();
+    let keys: Vec<WrappedKey> =
+        serde_json::from_value(row.wrapped_keys.clone()).unwrap_or_default();
     for k in &keys {
-        let (Some(recipient), Ok(wrapped)) = (parse_hash(&k.recipient), hex::decode(k.wrapped.trim_start_matches("0x"))) else {
+        let (Some(recipient), Ok(wrapped)) = (
+            parse_hash(&k.recipient),
+            hex::decode(k.wrapped.trim_start_matches("0x")),
+        ) else {
             continue;
         };
         let role = match k.role {
@@ -1053,24 +1148,49 @@ async fn record_stored(state: &AppState, row: &UploadRow) -> ApiResult<()> {
 
 /// Ends an upload whose full hash is not the manifest's: nothing is stored.
 async fn reject(state: &AppState, row: &UploadRow, actual: &[u8; 32]) -> ApiResult<()> {
-    state.bucket().abort_multipart(&row.s3_key, &row.s3_upload_id).await?;
+    state
+        .bucket()
+        .abort_multipart(&row.s3_key, &row.s3_upload_id)
+        .await?;
     finish(
         state,
         row,
         "rejected",
-        Some(format!("the document hashed to {}, not to the manifest", hex::encode(actual))),
+        Some(format!(
+            "the document hashed to {}, not to the manifest",
+            hex::encode(actual)
+        )),
     )
     .await
 }
 
 /// Ends an upload with no activity for 24 hours.
 async fn expire(state: &AppState, row: &UploadRow) -> ApiResult<()> {
-    state.bucket().abort_multipart(&row.s3_key, &row.s3_upload_id).await?;
-    finish(state, row, "expired", Some("no activity for 24 hours".into())).await
+    state
+        .bucket()
+        .abort_multipart(&row.s3_key, &row.s3_upload_id)
+        .await?;
+    finish(
+        state,
+        row,
+        "expired",
+        Some("no activity for 24 hours".into()),
+    )
+    .await
 }
 
-async fn finish(state: &AppState, row: &UploadRow, to: &str, error: Option<String>) -> ApiResult<()> {
-    state.uploads().hashes.lock().expect("not poisoned").remove(&row.id);
+async fn finish(
+    state: &AppState,
+    row: &UploadRow,
+    to: &str,
+    error: Option<String>,
+) -> ApiResult<()> {
+    state
+        .uploads()
+        .hashes
+        .lock()
+        .expect("not poisoned")
+        .remove(&row.id);
     sqlx::query(
         "UPDATE storage_uploads SET state = $2, error = $3, finished_at = now()
          WHERE id = $1 AND state = 'open'",
@@ -1095,9 +1215,15 @@ async fn abort(
 ) -> ApiResult<StatusCode> {
     let row = load(state.pool(), &id, &me.account).await?;
     if row.state != "open" {
-        return Err(ApiError::conflict("upload_not_open", format!("upload {id} is {}", row.state)));
+        return Err(ApiError::conflict(
+            "upload_not_open",
+            format!("upload {id} is {}", row.state),
+        ));
     }
-    state.bucket().abort_multipart(&row.s3_key, &row.s3_upload_id).await?;
+    state
+        .bucket()
+        .abort_multipart(&row.s3_key, &row.s3_upload_id)
+        .await?;
     finish(&state, &row, "aborted", None).await?;
     Ok(StatusCode::NO_CONTENT)
 }

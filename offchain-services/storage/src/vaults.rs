@@ -75,11 +75,13 @@ pub async fn settle(state: &AppState) -> ApiResult<Settled> {
             .filter_map(|o| o["state"].as_str())
             .collect();
         let still_staged = state.documents().staged_upload(sha).await?.is_some();
-        let decided_against = !states.is_empty()
-            && states.iter().all(|s| matches!(*s, "vetoed" | "defeated"));
+        let decided_against =
+            !states.is_empty() && states.iter().all(|s| matches!(*s, "vetoed" | "defeated"));
         if decided_against || !still_staged {
             if still_staged {
-                let call = CallData::message("unstage_vault_upload").arg(&sha).into_bytes();
+                let call = CallData::message("unstage_vault_upload")
+                    .arg(&sha)
+                    .into_bytes();
                 let mut conn = state.pool().acquire().await?;
                 sdv_relayer::outbox::enqueue(
                     &mut conn,
@@ -97,7 +99,10 @@ pub async fn settle(state: &AppState) -> ApiResult<Settled> {
                  WHERE id = $1",
             )
             .bind(&id)
-            .bind(format!("vault {vault} decided against it ({})", states.join(", ")))
+            .bind(format!(
+                "vault {vault} decided against it ({})",
+                states.join(", ")
+            ))
             .execute(state.pool())
             .await?;
             tracing::info!(upload = %id, vault, "vault upload vetoed or defeated: staging removed");

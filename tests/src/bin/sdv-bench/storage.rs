@@ -125,7 +125,11 @@ pub(crate) async fn run() {
         + GATEWAY_S3_CONCURRENCY * GATEWAY_PART_MB;
     let mb_of_kb = |kb: u64| format!("{:.1}", kb as f64 / 1024.0);
     bench("gateway_rss_before_upload_mb", mb_of_kb(rss_before), "MB");
-    bench("gateway_peak_rss_100mb_upload_mb", mb_of_kb(rss_peak_small), "MB");
+    bench(
+        "gateway_peak_rss_100mb_upload_mb",
+        mb_of_kb(rss_peak_small),
+        "MB",
+    );
     bench("gateway_peak_rss_mb", mb_of_kb(rss_peak), "MB");
     bench("gateway_rss_bound_mb", bound, "MB");
 }
@@ -219,7 +223,8 @@ async fn upload_once(
 /// Resets the gateway's peak resident size (`VmHWM`) to its current size.
 fn reset_peak_rss(stack: &StorageStack) {
     let pid = stack.storage_pid().expect("sdv-storage is running");
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").expect("resetting sdv-storage's peak RSS");
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .expect("resetting sdv-storage's peak RSS");
 }
 
 /// [`sdv_system_tests::binary`] finds the services' binaries from an executable in

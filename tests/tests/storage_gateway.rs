@@ -254,6 +254,18 @@ async fn sixty_megabytes_resumed_after_a_dropped_connection_are_minted_once_veri
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["code"], "chunk_hash_mismatch", "{body}");
 
+    // Nothing is minted, nor asked to be, before the whole document is verified.
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM relayer_outbox")
+        .fetch_one(&stack.pool)
+        .await
+        .unwrap();
+    assert_eq!(outbox, 0);
+    let nft = DocumentNft::new(
+        ctx.chain.clone(),
+        ctx.deployment.address("document_nft").unwrap().clone(),
+    );
+    assert_eq!(nft.token_by_hash(doc.sha256).await.unwrap(), None);
+
     // A new session (the client came back) asks what arrived and sends only the rest.
     let client = alice.login(&stack).await;
     let resumed = client.upload_status(&status.upload_id).await.unwrap();
@@ -1206,4 +1218,81 @@ async fn a_vault_upload_waits_in_staging_until_the_vault_executes_and_is_removed
         envelope::decrypt(&std::fs::read(out.path()).unwrap(), &data_key).unwrap(),
         kept.plaintext
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_session_of_a_wallet_ends_when_a_recovery_revokes_it() {
+    let mut ctx = TestContext::new().await;
+    let stack = StorageStack::start(&ctx).await;
+    let dave = User::new(&ctx, accounts::dave()).await;
+    let first = dave.login(&stack).await;
+    let second = dave.login(&stack).await;
+    assert_eq!(first.sessions().await.unwrap().len(), 2);
+
+    let recovery = |ctx: &TestContext| {
+        GuardianRecovery::new(
+            ctx.chain.clone(),
+            ctx.deployment.address("guardian_recovery").unwrap().clone(),
+        )
+    };
+    let guardians = [
+        (accounts::alice(), GuardianKind::User),
+        (accounts::bob(), GuardianKind::HardwareKey),
+        (accounts::charlie(), GuardianKind::Custodian),
+    ];
+    let set: Vec<_> = guardians
+        .iter()
+        .map(|(k, kind)| (k.public_key().to_account_id(), *kind))
+        .collect();
+    let user = dave.wallet.public_key().to_account_id();
+    recovery(&ctx)
+        .set_guardians(&dave.wallet, &set)
+        .await
+        .unwrap();
+    for (guardian, _) in &guardians {
+        recovery(&ctx).accept(guardian, &user).await.unwrap();
+    }
+    let new_wallet =
+        subxt_signer::sr25519::Keypair::from_uri(&"//DaveRecovered".parse().unwrap()).unwrap();
+    let id = recovery(&ctx)
+        .initiate(
+            &accounts::bob(),
+            &user,
+            &new_wallet.public_key().to_account_id(),
+        )
+        .await
+        .unwrap();
+    recovery(&ctx)
+        .attest(&accounts::charlie(), id)
+        .await
+        .unwrap();
+    // The 24-hour timelock passes; anyone finalizes; the old wallet is revoked.
+    ctx.move_clock_ahead(25 * 3600).await;
+    recovery(&ctx)
+        .finalize(&accounts::ferdie(), id)
+        .await
+        .expect("finalizing the recovery");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for session in [&first, &second] {
+        loop {
+            match session.sessions().await {
+                Err(e) if api_code(&e) == (401, "unauthorized") => break,
+                _ => {}
+            }
+            assert!(
+                Instant::now() < deadline,
+                "a session of the revoked wallet is still open"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    let refused = GatewayClient::new(&stack.gateway)
+        .unwrap()
+        .login(&dave.account_hex(), Scheme::Sr25519, |m| {
+            dave.wallet.sign(m).0
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(&refused), (403, "wallet_revoked"));
 }

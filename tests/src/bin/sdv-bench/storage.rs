@@ -88,6 +88,7 @@ pub(crate) async fn run() {
     let small = upload_once(&stack, &wallet, &secret, dir.path(), DOCUMENT_MB / 5).await;
     let rss_peak_small = vm_kb(&stack, "VmHWM");
     reset_peak_rss(&stack);
+    let (gateway_cpu_before, client_cpu_before) = (cpu_seconds(&stack), own_cpu_seconds());
     let Upload {
         plaintext_len,
         encrypted,
@@ -97,6 +98,8 @@ pub(crate) async fn run() {
         ciphertext_path,
     } = upload_once(&stack, &wallet, &secret, dir.path(), DOCUMENT_MB).await;
     let rss_peak = vm_kb(&stack, "VmHWM");
+    let gateway_cpu = cpu_seconds(&stack) - gateway_cpu_before;
+    let client_cpu = own_cpu_seconds() - client_cpu_before;
     std::fs::remove_file(&small.ciphertext_path).expect("removing the small ciphertext");
 
     let direct = direct_put(&stack.s3, &ciphertext_path, encrypted.size).await;
@@ -112,6 +115,8 @@ pub(crate) async fn run() {
     bench("direct_put_s", secs(direct), "s");
     let upload_rate = mb / upload.as_secs_f64();
     let direct_rate = mb / direct.as_secs_f64();
+    bench("upload_gateway_cpu_s", format!("{gateway_cpu:.2}"), "s");
+    bench("upload_client_cpu_s", format!("{client_cpu:.2}"), "s");
     bench("upload_mb_per_s", format!("{upload_rate:.1}"), "MB/s");
     bench("direct_put_mb_per_s", format!("{direct_rate:.1}"), "MB/s");
     let ratio = upload_rate / direct_rate;
@@ -218,6 +223,34 @@ async fn upload_once(
         status,
         ciphertext_path,
     }
+}
+
+/// CPU time (user and system) `sdv-storage` used so far.
+fn cpu_seconds(stack: &StorageStack) -> f64 {
+    let pid = stack.storage_pid().expect("sdv-storage is running");
+    cpu_seconds_of(&format!("/proc/{pid}/stat"))
+}
+
+/// This process's CPU time (user and system), all threads: the client's share of the upload.
+fn own_cpu_seconds() -> f64 {
+    cpu_seconds_of("/proc/self/stat")
+}
+
+/// The CPU time in a `/proc/<pid>/stat` file: after the command name (which ends with the last
+/// ')'), utime and stime are the 12th and 13th fields, in clock ticks.
+fn cpu_seconds_of(path: &str) -> f64 {
+    let stat = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let fields: Vec<&str> = stat[stat.rfind(')').expect("a stat line") + 2..]
+        .split(' ')
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / clock_ticks()
+}
+
+/// Clock ticks per second.
+fn clock_ticks() -> f64 {
+    // SAFETY: `sysconf` only reads a configuration value.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
 }
 
 /// Resets the gateway's peak resident size (`VmHWM`) to its current size.

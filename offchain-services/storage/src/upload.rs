@@ -474,13 +474,13 @@ async fn create(
         ));
     }
     if let Some(max) = limits.max_documents {
-        let live = documents.live_documents(holder).await?;
         let vault = match request.holder {
             HolderRef::Vault(v) => Some(v as i64),
             HolderRef::Account => None,
         };
         // Uploads of this holder still on their way to a mint count against the limit too,
-        // unless the chain (which `live` reads at its best block) has the document already.
+        // unless the chain has the document already. They are looked up before the live count,
+        // so a mint landing in between is counted twice (a refusal to retry), never missed.
         let on_their_way: Vec<(bool, Vec<u8>)> = sqlx::query_as(
             "SELECT u.state = 'open', u.sha256 FROM storage_uploads u
              LEFT JOIN relayer_outbox o ON o.idempotency_key = u.mint_key
@@ -502,6 +502,7 @@ async fn create(
                 };
             pending += u64::from(!minted);
         }
+        let live = documents.live_documents(holder).await?;
         if u64::from(live) + pending >= u64::from(max) {
             return Err(ApiError::forbidden(
                 "tier_document_limit",
@@ -597,7 +598,13 @@ async fn ensure_open(state: &AppState, row: &UploadRow) -> ApiResult<()> {
         ));
     }
     if crate::now_ms() > row.expires_at_ms() {
-        expire(state, row).await?;
+        finish(
+            state,
+            row,
+            "expired",
+            Some("no activity for 24 hours".into()),
+        )
+        .await?;
         return Err(ApiError::new(
             StatusCode::GONE,
             "upload_expired",
@@ -948,7 +955,11 @@ async fn complete(
                 ),
             ));
         }
-        reject(&state, &row, &whole).await?;
+        let why = format!(
+            "the document hashed to {}, not to the manifest",
+            hex::encode(whole)
+        );
+        finish(&state, &row, "rejected", Some(why)).await?;
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "manifest_mismatch",
@@ -1146,45 +1157,18 @@ async fn record_stored(state: &AppState, row: &UploadRow) -> ApiResult<()> {
     Ok(())
 }
 
-/// Ends an upload whose full hash is not the manifest's: nothing is stored.
-async fn reject(state: &AppState, row: &UploadRow, actual: &[u8; 32]) -> ApiResult<()> {
-    state
-        .bucket()
-        .abort_multipart(&row.s3_key, &row.s3_upload_id)
-        .await?;
-    finish(
-        state,
-        row,
-        "rejected",
-        Some(format!(
-            "the document hashed to {}, not to the manifest",
-            hex::encode(actual)
-        )),
-    )
-    .await
-}
-
-/// Ends an upload with no activity for 24 hours.
-async fn expire(state: &AppState, row: &UploadRow) -> ApiResult<()> {
-    state
-        .bucket()
-        .abort_multipart(&row.s3_key, &row.s3_upload_id)
-        .await?;
-    finish(
-        state,
-        row,
-        "expired",
-        Some("no activity for 24 hours".into()),
-    )
-    .await
-}
-
+/// Ends an open upload: its multipart upload is abandoned in S3 (its parts deleted), its
+/// chunks forgotten and its spool file removed; `to` is the state it ends in.
 async fn finish(
     state: &AppState,
     row: &UploadRow,
     to: &str,
     error: Option<String>,
 ) -> ApiResult<()> {
+    state
+        .bucket()
+        .abort_multipart(&row.s3_key, &row.s3_upload_id)
+        .await?;
     state
         .uploads()
         .hashes
@@ -1220,10 +1204,6 @@ async fn abort(
             format!("upload {id} is {}", row.state),
         ));
     }
-    state
-        .bucket()
-        .abort_multipart(&row.s3_key, &row.s3_upload_id)
-        .await?;
     finish(&state, &row, "aborted", None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1238,7 +1218,13 @@ pub async fn expire_idle(state: &AppState) -> ApiResult<usize> {
     .fetch_all(state.pool())
     .await?;
     for row in &rows {
-        expire(state, row).await?;
+        finish(
+            state,
+            row,
+            "expired",
+            Some("no activity for 24 hours".into()),
+        )
+        .await?;
         tracing::info!(upload = %row.id, "upload expired after 24 hours without activity");
     }
     Ok(rows.len())

@@ -30,11 +30,8 @@ impl User {
         let mut seed = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut seed);
         let secret = envelope::encryption_secret_from_seed(&seed);
-        let nft = DocumentNft::new(
-            ctx.chain.clone(),
-            ctx.deployment.address("document_nft").unwrap().clone(),
-        );
-        nft.publish_encryption_key(&wallet, PublicKey::from(&secret).to_bytes())
+        documents(ctx)
+            .publish_encryption_key(&wallet, PublicKey::from(&secret).to_bytes())
             .await
             .expect("publishing the encryption key");
         Self { wallet, secret }
@@ -52,6 +49,25 @@ impl User {
             })
             .await
             .expect("logging in")
+    }
+
+    /// Reads document `token` through `client` once the indexer shows it, unwraps this user's
+    /// copy of its data key and returns the plaintext.
+    async fn read_and_decrypt(&self, client: &GatewayClient, token: u64) -> Vec<u8> {
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while let Err(e) = client.read_document(token, out.path()).await {
+            assert!(Instant::now() < deadline, "reading document {token}: {e}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let keys = client.document_keys(token).await.unwrap();
+        let mine = keys
+            .iter()
+            .find(|k| k.role == KeyRole::Owner)
+            .expect("the owner's wrapped key");
+        let data_key =
+            envelope::unwrap(&hex::decode(&mine.wrapped).unwrap(), &self.secret).unwrap();
+        envelope::decrypt(&std::fs::read(out.path()).unwrap(), &data_key).unwrap()
     }
 }
 
@@ -161,6 +177,27 @@ async fn minted(client: &GatewayClient, upload_id: &str) -> u64 {
     }
 }
 
+/// DocumentNFT on `ctx`'s chain (made anew after a clock move reconnects).
+fn documents(ctx: &TestContext) -> DocumentNft {
+    DocumentNft::new(
+        ctx.chain.clone(),
+        ctx.deployment.address("document_nft").unwrap().clone(),
+    )
+}
+
+/// Whether S3 has an object at `key`.
+async fn object_exists(stack: &StorageStack, key: &str) -> bool {
+    stack
+        .s3
+        .client()
+        .head_object()
+        .bucket(&stack.s3.bucket)
+        .key(key)
+        .send()
+        .await
+        .is_ok()
+}
+
 async fn object_info(stack: &StorageStack, sha: &[u8; 32]) -> serde_json::Value {
     reqwest::get(format!(
         "{}/v1/objects/{}",
@@ -175,17 +212,14 @@ async fn object_info(stack: &StorageStack, sha: &[u8; 32]) -> serde_json::Value 
 }
 
 async fn set_tier(ctx: &TestContext, user: &User, tier: Tier) {
-    let nft = DocumentNft::new(
-        ctx.chain.clone(),
-        ctx.deployment.address("document_nft").unwrap().clone(),
-    );
-    nft.set_tier(
-        &accounts::roles::tier_authority(),
-        Holder::Account(to_ink_account(&user.wallet.public_key().0.into())),
-        tier,
-    )
-    .await
-    .expect("setting the tier");
+    documents(ctx)
+        .set_tier(
+            &accounts::roles::tier_authority(),
+            Holder::Account(to_ink_account(&user.wallet.public_key().0.into())),
+            tier,
+        )
+        .await
+        .expect("setting the tier");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -260,10 +294,7 @@ async fn sixty_megabytes_resumed_after_a_dropped_connection_are_minted_once_veri
         .await
         .unwrap();
     assert_eq!(outbox, 0);
-    let nft = DocumentNft::new(
-        ctx.chain.clone(),
-        ctx.deployment.address("document_nft").unwrap().clone(),
-    );
+    let nft = documents(&ctx);
     assert_eq!(nft.token_by_hash(doc.sha256).await.unwrap(), None);
 
     // A new session (the client came back) asks what arrived and sends only the rest.
@@ -276,10 +307,7 @@ async fn sixty_megabytes_resumed_after_a_dropped_connection_are_minted_once_veri
 
     // Minted by the attestor only now, with the ciphertext's hash; readable and decryptable.
     let token = minted(&client, &status.upload_id).await;
-    let nft = DocumentNft::new(
-        ctx.chain.clone(),
-        ctx.deployment.address("document_nft").unwrap().clone(),
-    );
+    let nft = documents(&ctx);
     let on_chain = nft
         .document(token)
         .await
@@ -298,30 +326,8 @@ async fn sixty_megabytes_resumed_after_a_dropped_connection_are_minted_once_veri
         .unwrap();
     assert_eq!(head.content_length(), Some(doc.ciphertext.len() as i64));
 
+    assert_eq!(alice.read_and_decrypt(&client, token).await, doc.plaintext);
     let out = tempfile::NamedTempFile::new().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let downloaded = loop {
-        match client.read_document(token, out.path()).await {
-            Ok(d) => break d,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            Err(e) => panic!("reading document {token}: {e}"),
-        }
-    };
-    let _ = downloaded;
-    let keys = client.document_keys(token).await.unwrap();
-    let mine = keys
-        .iter()
-        .find(|k| k.role == KeyRole::Owner)
-        .expect("the owner's wrapped key");
-    let data_key = envelope::unwrap(&hex::decode(&mine.wrapped).unwrap(), &alice.secret).unwrap();
-    let ciphertext = std::fs::read(out.path()).unwrap();
-    assert_eq!(
-        envelope::decrypt(&ciphertext, &data_key).unwrap(),
-        doc.plaintext
-    );
 
     // Bob may not read it.
     let bob = User::new(&ctx, accounts::bob()).await;
@@ -770,19 +776,7 @@ async fn a_gateway_killed_mid_upload_resumes_after_restart_with_nothing_half_wri
     let done = upload_all(&client, &status, &doc).await;
     assert_eq!(done.state, UploadState::Stored);
     let token = minted(&client, &done.upload_id).await;
-    let out = tempfile::NamedTempFile::new().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client.read_document(token, out.path()).await.is_err() {
-        assert!(Instant::now() < deadline, "document {token} not readable");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let keys = client.document_keys(token).await.unwrap();
-    let mine = keys.iter().find(|k| k.role == KeyRole::Owner).unwrap();
-    let data_key = envelope::unwrap(&hex::decode(&mine.wrapped).unwrap(), &alice.secret).unwrap();
-    assert_eq!(
-        envelope::decrypt(&std::fs::read(out.path()).unwrap(), &data_key).unwrap(),
-        doc.plaintext
-    );
+    assert_eq!(alice.read_and_decrypt(&client, token).await, doc.plaintext);
     let spooled: Vec<_> = std::fs::read_dir(stack.spool()).unwrap().collect();
     assert!(
         spooled.is_empty(),
@@ -974,10 +968,7 @@ async fn retention_notice_then_deletion_with_the_clock_moved_and_an_extension_ke
     }
 
     // Alice extends the memo during the notice: the deletion is cancelled.
-    let nft = DocumentNft::new(
-        ctx.chain.clone(),
-        ctx.deployment.address("document_nft").unwrap().clone(),
-    );
+    let nft = documents(&ctx);
     nft.extend_retention(
         &alice.wallet,
         memo_id,
@@ -1003,29 +994,19 @@ async fn retention_notice_then_deletion_with_the_clock_moved_and_an_extension_ke
         "the deletion",
     )
     .await;
-    let s3 = stack.s3.client();
-    let exists = |sha: [u8; 32]| {
-        let s3 = s3.clone();
-        let bucket = stack.s3.bucket.clone();
-        async move {
-            s3.head_object()
-                .bucket(bucket)
-                .key(format!("docs/{}", hex::encode(sha)))
-                .send()
-                .await
-                .is_ok()
-        }
-    };
-    assert!(!exists(lease.sha256).await, "the lease's object is deleted");
     assert!(
-        exists(memo.sha256).await,
+        !object_exists(&stack, &format!("docs/{}", hex::encode(lease.sha256))).await,
+        "the lease's object is deleted"
+    );
+    assert!(
+        object_exists(&stack, &format!("docs/{}", hex::encode(memo.sha256))).await,
         "the extended memo keeps its object"
     );
-    assert!(exists(w9.sha256).await, "the W-9 keeps its object");
-    let nft = DocumentNft::new(
-        ctx.chain.clone(),
-        ctx.deployment.address("document_nft").unwrap().clone(),
+    assert!(
+        object_exists(&stack, &format!("docs/{}", hex::encode(w9.sha256))).await,
+        "the W-9 keeps its object"
     );
+    let nft = documents(&ctx);
     assert_eq!(
         nft.document(memo_id).await.unwrap().unwrap().deleted_at,
         None
@@ -1068,12 +1049,6 @@ async fn a_vault_upload_waits_in_staging_until_the_vault_executes_and_is_removed
             ctx.deployment.address("team_vault").unwrap().clone(),
         )
     };
-    let nft = |ctx: &TestContext| {
-        DocumentNft::new(
-            ctx.chain.clone(),
-            ctx.deployment.address("document_nft").unwrap().clone(),
-        )
-    };
     let admins: Vec<_> = [accounts::alice(), accounts::bob(), accounts::charlie()]
         .iter()
         .map(|k| k.public_key().to_account_id())
@@ -1095,19 +1070,6 @@ async fn a_vault_upload_waits_in_staging_until_the_vault_executes_and_is_removed
 
     let kept = seal(4096);
     let vetoed = seal(4096);
-    let s3 = stack.s3.client();
-    let exists = |key: String| {
-        let s3 = s3.clone();
-        let bucket = stack.s3.bucket.clone();
-        async move {
-            s3.head_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .is_ok()
-        }
-    };
     for doc in [&kept, &vetoed] {
         let status = client
             .create_upload(&request(&stack, &alice, doc, HolderRef::Vault(vault)))
@@ -1116,20 +1078,25 @@ async fn a_vault_upload_waits_in_staging_until_the_vault_executes_and_is_removed
         let done = upload_all(&client, &status, doc).await;
         assert_eq!(done.state, UploadState::Staged);
         let deadline = Instant::now() + Duration::from_secs(90);
-        while nft(&ctx).staged_upload(doc.sha256).await.unwrap().is_none() {
+        while documents(&ctx)
+            .staged_upload(doc.sha256)
+            .await
+            .unwrap()
+            .is_none()
+        {
             assert!(Instant::now() < deadline, "not staged on-chain within 90 s");
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         assert!(
-            exists(format!(
-                "vaults/{vault}/staging/{}",
-                hex::encode(doc.sha256)
-            ))
+            object_exists(
+                &stack,
+                &format!("vaults/{vault}/staging/{}", hex::encode(doc.sha256))
+            )
             .await,
             "staged in the vault's area"
         );
         assert!(
-            !exists(format!("docs/{}", hex::encode(doc.sha256))).await,
+            !object_exists(&stack, &format!("docs/{}", hex::encode(doc.sha256))).await,
             "never under docs/ before the vault decides"
         );
     }
@@ -1165,18 +1132,18 @@ async fn a_vault_upload_waits_in_staging_until_the_vault_executes_and_is_removed
     let kept_doc = format!("docs/{}", hex::encode(kept.sha256));
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let moved = exists(kept_doc.clone()).await
-            && !exists(format!(
-                "vaults/{vault}/staging/{}",
-                hex::encode(kept.sha256)
-            ))
+        let moved = object_exists(&stack, &kept_doc).await
+            && !object_exists(
+                &stack,
+                &format!("vaults/{vault}/staging/{}", hex::encode(kept.sha256)),
+            )
             .await;
-        let removed = !exists(format!(
-            "vaults/{vault}/staging/{}",
-            hex::encode(vetoed.sha256)
-        ))
+        let removed = !object_exists(
+            &stack,
+            &format!("vaults/{vault}/staging/{}", hex::encode(vetoed.sha256)),
+        )
         .await
-            && nft(&ctx)
+            && documents(&ctx)
                 .staged_upload(vetoed.sha256)
                 .await
                 .unwrap()
@@ -1191,33 +1158,18 @@ async fn a_vault_upload_waits_in_staging_until_the_vault_executes_and_is_removed
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert!(
-        !exists(format!("docs/{}", hex::encode(vetoed.sha256))).await,
+        !object_exists(&stack, &format!("docs/{}", hex::encode(vetoed.sha256))).await,
         "the vetoed upload never reaches docs/"
     );
     assert_eq!(object_info(&stack, &kept.sha256).await["refcount"], 1);
-    let token = nft(&ctx)
+    let token = documents(&ctx)
         .token_by_hash(kept.sha256)
         .await
         .unwrap()
         .expect("the vault's document");
     // An admin reads and decrypts it.
     let client = alice.login(&stack).await;
-    let out = tempfile::NamedTempFile::new().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while client.read_document(token, out.path()).await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the vault document is not readable"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    let keys = client.document_keys(token).await.unwrap();
-    let mine = keys.iter().find(|k| k.role == KeyRole::Owner).unwrap();
-    let data_key = envelope::unwrap(&hex::decode(&mine.wrapped).unwrap(), &alice.secret).unwrap();
-    assert_eq!(
-        envelope::decrypt(&std::fs::read(out.path()).unwrap(), &data_key).unwrap(),
-        kept.plaintext
-    );
+    assert_eq!(alice.read_and_decrypt(&client, token).await, kept.plaintext);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -26,8 +26,9 @@
 //!    ([`DocumentNft::mint`]) within the owner's tier limits. A retention shorter than the
 //!    class's regulatory floor (US tax 7 years, financial 5, KYC the relationship's end plus
 //!    5) is raised to the floor, with a [`RetentionUpgraded`] event.
-//! 2. The attestor records secondary copies (an Arweave transaction, its confirmation as
-//!    permanent, an IPFS CID) as the tier's replication policy allows.
+//! 2. The attestor records secondary copies (an Arweave transaction, with the ANS-104 data
+//!    item id when the document is bundled, its confirmation as permanent, an IPFS CID) as
+//!    the tier's replication policy allows.
 //! 3. The owner may extend the retention at any time, never shorten it; an extension cancels
 //!    a scheduled deletion.
 //! 4. From 30 days before expiry the retention executor records the notice; the deletion is
@@ -483,8 +484,9 @@ mod document_nft {
             Ok(())
         }
 
-        /// Records a secondary copy: an Arweave transaction once posted, its confirmation as
-        /// permanent, or an IPFS CID once pinned.
+        /// Records a secondary copy: an Arweave transaction once posted (with the ANS-104 data
+        /// item id when the document travels inside a bundle), its confirmation as permanent,
+        /// or an IPFS CID once pinned.
         ///
         /// The caller must be the storage attestor. An Arweave copy needs the owner's request;
         /// an IPFS copy needs the owner's tier to replicate to IPFS and IPFS in service.
@@ -502,12 +504,13 @@ mod document_nft {
             Self::ensure_not_deleted(&document)?;
             let replicas = &mut document.replicas;
             match &replica {
-                Replica::Arweave(tx_id) => {
+                Replica::Arweave { tx_id, item_id } => {
                     if !replicas.arweave_requested || replicas.arweave.is_some() {
                         return Err(Error::ReplicaConflict);
                     }
                     replicas.arweave = Some(ArweaveCopy {
                         tx_id: *tx_id,
+                        item_id: *item_id,
                         permanent: false,
                     });
                 }
@@ -533,7 +536,7 @@ mod document_nft {
 
             // An Arweave copy can never be deleted, so a scheduled deletion is moot.
             let cancelled =
-                matches!(replica, Replica::Arweave(_)) && document.deletion.take().is_some();
+                matches!(replica, Replica::Arweave { .. }) && document.deletion.take().is_some();
             self.documents.insert(id, &document);
             self.env().emit_event(ReplicaRecorded { id, replica });
             if cancelled {

@@ -270,6 +270,22 @@ fn doc(nft: &DocumentNft, id: TokenId) -> Document {
     nft.document(id).expect("the token exists")
 }
 
+/// An Arweave transaction `[tx; 32]` whose own data is the document.
+fn arweave(tx: u8) -> Replica {
+    Replica::Arweave {
+        tx_id: [tx; 32],
+        item_id: None,
+    }
+}
+
+/// The ANS-104 data item `[item; 32]` inside the bundle transaction `[tx; 32]`.
+fn bundled(tx: u8, item: u8) -> Replica {
+    Replica::Arweave {
+        tx_id: [tx; 32],
+        item_id: Some([item; 32]),
+    }
+}
+
 fn record(nft: &mut DocumentNft, id: TokenId, replica: Replica) -> Result<()> {
     set_caller(attestor());
     nft.record_replica(id, replica)
@@ -943,7 +959,7 @@ fn arweave_copy_needs_a_request_and_is_recorded_once() {
     premium(&mut nft, alice());
     let id = mint(&mut nft, upload(alice(), 1));
     assert_eq!(
-        record(&mut nft, id, Replica::Arweave([9; 32])),
+        record(&mut nft, id, arweave(9)),
         Err(Error::ReplicaConflict)
     );
     assert_eq!(
@@ -956,21 +972,19 @@ fn arweave_copy_needs_a_request_and_is_recorded_once() {
         record(&mut nft, id, Replica::ArweavePermanent),
         Err(Error::ReplicaConflict)
     );
-    assert_eq!(record(&mut nft, id, Replica::Arweave([9; 32])), Ok(()));
+    assert_eq!(record(&mut nft, id, bundled(9, 7)), Ok(()));
     let recorded = last::<ReplicaRecorded>();
-    assert_eq!(
-        (recorded.id, recorded.replica),
-        (id, Replica::Arweave([9; 32]))
-    );
+    assert_eq!((recorded.id, recorded.replica), (id, bundled(9, 7)));
     assert_eq!(
         doc(&nft, id).replicas.arweave,
         Some(ArweaveCopy {
             tx_id: [9; 32],
+            item_id: Some([7; 32]),
             permanent: false
         })
     );
     assert_eq!(
-        record(&mut nft, id, Replica::Arweave([8; 32])),
+        record(&mut nft, id, arweave(8)),
         Err(Error::ReplicaConflict)
     );
     assert_eq!(record(&mut nft, id, Replica::ArweavePermanent), Ok(()));
@@ -979,6 +993,7 @@ fn arweave_copy_needs_a_request_and_is_recorded_once() {
         doc(&nft, id).replicas.arweave,
         Some(ArweaveCopy {
             tx_id: [9; 32],
+            item_id: Some([7; 32]),
             permanent: true
         })
     );
@@ -987,6 +1002,34 @@ fn arweave_copy_needs_a_request_and_is_recorded_once() {
         Err(Error::ReplicaConflict)
     );
     assert_eq!(emitted::<ReplicaRecorded>().len(), 2);
+}
+
+#[ink::test]
+fn arweave_copy_of_a_whole_transaction_has_no_data_item() {
+    let mut nft = setup();
+    premium(&mut nft, alice());
+    let id = mint(
+        &mut nft,
+        Upload {
+            arweave: true,
+            ..upload(alice(), 1)
+        },
+    );
+    assert_eq!(record(&mut nft, id, arweave(9)), Ok(()));
+    assert_eq!(last::<ReplicaRecorded>().replica, arweave(9));
+    assert_eq!(
+        doc(&nft, id).replicas.arweave,
+        Some(ArweaveCopy {
+            tx_id: [9; 32],
+            item_id: None,
+            permanent: false
+        })
+    );
+    // A second copy, bundled or not, is a conflict.
+    assert_eq!(
+        record(&mut nft, id, bundled(9, 7)),
+        Err(Error::ReplicaConflict)
+    );
 }
 
 #[ink::test]
@@ -1403,7 +1446,7 @@ fn an_arweave_copy_blocks_the_notice() {
             ..upload(alice(), 1)
         },
     );
-    record(&mut nft, posted, Replica::Arweave([9; 32])).expect("requested");
+    record(&mut nft, posted, arweave(9)).expect("requested");
     let permanent = mint(
         &mut nft,
         Upload {
@@ -1411,7 +1454,7 @@ fn an_arweave_copy_blocks_the_notice() {
             ..upload(alice(), 2)
         },
     );
-    record(&mut nft, permanent, Replica::Arweave([8; 32])).expect("requested");
+    record(&mut nft, permanent, arweave(8)).expect("requested");
     record(&mut nft, permanent, Replica::ArweavePermanent).expect("posted");
     set_time(START + 2 * YEAR);
     assert_eq!(notice(&mut nft, posted), Err(Error::ArweaveCopy));
@@ -1542,7 +1585,7 @@ fn an_arweave_copy_recorded_after_scheduling_cancels_the_deletion() {
         },
     );
     request_deletion(&mut nft, alice(), id).expect("not posted yet");
-    record(&mut nft, id, Replica::Arweave([9; 32])).expect("requested");
+    record(&mut nft, id, arweave(9)).expect("requested");
     assert_eq!(emitted::<DeletionCancelled>().len(), 1);
     assert_eq!(nft.status(id), Some(DocumentStatus::Active));
     assert_eq!(confirm(&mut nft, id), Err(Error::NotScheduled));
@@ -1688,7 +1731,7 @@ fn an_arweave_copy_blocks_the_owners_request() {
             ..upload(alice(), 1)
         },
     );
-    record(&mut nft, id, Replica::Arweave([9; 32])).expect("requested");
+    record(&mut nft, id, arweave(9)).expect("requested");
     assert_eq!(
         request_deletion(&mut nft, alice(), id),
         Err(Error::ArweaveCopy)
@@ -3353,7 +3396,7 @@ mod properties {
                 });
                 let mut copy = false;
                 if recorded_first {
-                    record(&mut nft, id, Replica::Arweave([9; 32])).expect("requested");
+                    record(&mut nft, id, arweave(9)).expect("requested");
                     copy = true;
                     if permanent_first {
                         record(&mut nft, id, Replica::ArweavePermanent).expect("posted");
@@ -3373,7 +3416,7 @@ mod properties {
                             set_caller(alice());
                             nft.set_relationship_end(id, now())
                         }
-                        Step::RecordArweave => record(&mut nft, id, Replica::Arweave([9; 32])),
+                        Step::RecordArweave => record(&mut nft, id, arweave(9)),
                         Step::RecordPermanent => record(&mut nft, id, Replica::ArweavePermanent),
                     };
                     if matches!(step, Step::RecordArweave) && result.is_ok() {

@@ -198,6 +198,9 @@ pub enum Owner {
 pub struct ArweaveCopy {
     /// The transaction id (the 32 bytes behind its 43-character base64url form).
     pub tx_id: Hash32,
+    /// The ANS-104 data item id when the transaction is a bundle (documents under 256 KB are
+    /// archived as data items); `None` when the document is the transaction's own data.
+    pub item_id: Option<Hash32>,
     /// Confirmed deep enough to be permanent; from then on the document can never be deleted.
     pub permanent: bool,
 }
@@ -223,8 +226,15 @@ pub struct Replicas {
 #[derive(Debug, Clone, PartialEq, Eq, scale::Encode, scale::Decode)]
 #[cfg_attr(feature = "std", derive(scale_info::TypeInfo))]
 pub enum Replica {
-    /// An Arweave transaction was posted (not yet permanent).
-    Arweave(Hash32),
+    /// An Arweave transaction carrying the ciphertext was posted (not yet permanent).
+    Arweave {
+        /// The Arweave transaction that carries the ciphertext (the 32 bytes behind its
+        /// 43-character base64url form).
+        tx_id: Hash32,
+        /// The ANS-104 data item's id when the transaction is a bundle; `None` when the
+        /// document is the transaction's own data.
+        item_id: Option<Hash32>,
+    },
     /// The Arweave transaction is confirmed: the copy is permanent.
     ArweavePermanent,
     /// The ciphertext is pinned on IPFS under this CID (binary form).

@@ -1,14 +1,18 @@
 //! Documents: by id, sha256 and wallet, their history and shares, the documents due for the
-//! retention scheduler; account tiers and published encryption keys.
+//! retention scheduler, the work lists of the archival service; account tiers and published
+//! encryption keys.
 
 use axum::{
     extract::{Path, State},
     routing::get,
     Router,
 };
+use sdv_types::governance::{ReplicationPolicy, Tier};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use sqlx::{postgres::PgRow, Row};
+use sqlx::{postgres::PgRow, Postgres, Row, Transaction};
+
+use crate::project::tier_name;
 
 use super::{
     account, hex_of, number, one_of, sha256, ss58, ss58_opt, ApiError, ApiResult, AppState, Page,
@@ -18,6 +22,7 @@ use super::{
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/documents/due", get(due))
+        .route("/documents/replication", get(replication))
         .route("/documents/by-sha256/{sha256}", get(by_sha256))
         .route("/documents/{id}", get(by_id))
         .route("/documents/{id}/history", get(history))
@@ -30,8 +35,8 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 const COLUMNS: &str = "token_id, owner_kind, owner, owner_wallet, sha256, size, tier, \
-    class, retention, expiry_ms, arweave_requested, arweave_tx, arweave_permanent, ipfs_cid, \
-    status, deletion_due_ms, minted_block, updated_block";
+    class, retention, expiry_ms, arweave_requested, arweave_tx, arweave_item, arweave_permanent, \
+    ipfs_cid, status, deletion_due_ms, minted_block, updated_block";
 
 fn document_json(row: &PgRow) -> Value {
     let sha: Vec<u8> = row.get("sha256");
@@ -49,6 +54,7 @@ fn document_json(row: &PgRow) -> Value {
         "arweave": {
             "requested": row.get::<bool, _>("arweave_requested"),
             "tx": hex_of(row.get::<Option<Vec<u8>>, _>("arweave_tx").as_deref()),
+            "item": hex_of(row.get::<Option<Vec<u8>>, _>("arweave_item").as_deref()),
             "permanent": row.get::<bool, _>("arweave_permanent"),
         },
         "ipfs_cid": hex_of(row.get::<Option<Vec<u8>>, _>("ipfs_cid").as_deref()),
@@ -197,6 +203,105 @@ async fn due(State(state): State<AppState>, Q(range): Q<DueRange>, Q(page): Q<Pa
     Ok(s.page(items, limit, offset))
 }
 
+/// The work lists of [`replication`], by the `need` that names them.
+const REPLICATION_NEEDS: [&str; 4] = ["arweave", "arweave_unconfirmed", "ipfs", "deleted"];
+
+/// The query of [`replication`]: which work list, and where the page starts.
+#[derive(Debug, Deserialize)]
+struct ReplicationQuery {
+    /// One of [`REPLICATION_NEEDS`].
+    need: Option<String>,
+    /// Only documents with a greater token id: the last one of the previous page (from the
+    /// first token when absent or negative).
+    after: Option<i64>,
+    /// Refused: this list pages with `after`, which holds still while the list shrinks.
+    offset: Option<i64>,
+}
+
+/// Documents that need work from the archival service, by token id, after `after`:
+/// - `arweave`: an Arweave copy is requested and none recorded, not deleted;
+/// - `arweave_unconfirmed`: an Arweave copy is recorded but not yet permanent;
+/// - `ipfs`: not deleted, no CID recorded, the owner's current tier replicates to IPFS
+///   automatically and IPFS is in service;
+/// - `deleted`: deleted documents.
+async fn replication(
+    State(state): State<AppState>,
+    Q(query): Q<ReplicationQuery>,
+    Q(page): Q<Page>,
+) -> ApiResult {
+    let Some(need) = query.need.as_deref() else {
+        return Err(ApiError::bad_request(format!(
+            "need is required (one of {})",
+            REPLICATION_NEEDS.join(", ")
+        )));
+    };
+    let need = one_of(need, "replication need", &REPLICATION_NEEDS)?;
+    if query.offset.is_some() {
+        return Err(ApiError::bad_request(
+            "this list pages with after (the last token id of the previous page), not offset",
+        ));
+    }
+    let (limit, _) = page.checked()?;
+    let mut s = Snapshot::begin(&state.pool).await?;
+    let filter = match need {
+        "arweave" => "arweave_requested AND arweave_tx IS NULL AND status <> 'deleted'",
+        "arweave_unconfirmed" => "arweave_tx IS NOT NULL AND NOT arweave_permanent",
+        "ipfs" => {
+            "status <> 'deleted' AND ipfs_cid IS NULL AND COALESCE(
+                 (SELECT t.tier FROM account_tiers t
+                  WHERE t.owner_kind = documents.owner_kind AND t.owner = documents.owner),
+                 'free') = ANY($3)"
+        }
+        _ => "status = 'deleted'",
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM documents WHERE token_id > $1 AND {filter}
+         ORDER BY token_id LIMIT $2"
+    );
+    let mut select = sqlx::query(&sql)
+        .bind(query.after.unwrap_or(-1))
+        .bind(limit);
+    if need == "ipfs" {
+        select = select.bind(ipfs_auto_tiers(&mut s.tx).await?);
+    }
+    let rows = select.fetch_all(&mut *s.tx).await?;
+    let items: Vec<Value> = rows.iter().map(document_json).collect();
+    Ok(s.answer(json!({
+        "need": need,
+        "items": items,
+        "limit": limit,
+        "after": query.after,
+    })))
+}
+
+/// The tiers whose owners' documents are pinned on IPFS now: those whose replication policy
+/// has `ipfs_auto`, none when IPFS is out of service. Governance's parameters as the indexer
+/// mirrors them; the spec's defaults (both providers in service) until it mirrored any.
+async fn ipfs_auto_tiers(tx: &mut Transaction<'static, Postgres>) -> Result<Vec<String>, ApiError> {
+    let parameters: Vec<(String, sqlx::types::Json<Value>)> = sqlx::query_as(
+        "SELECT name, value FROM parameters WHERE name = 'providers' OR name LIKE 'replication/%'",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let flag = |name: &str, field: &str| {
+        parameters
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, value)| value.0[field].as_bool())
+    };
+    if !flag("providers", "ipfs").unwrap_or(true) {
+        return Ok(Vec::new());
+    }
+    Ok(Tier::ALL
+        .into_iter()
+        .filter(|&tier| {
+            flag(&format!("replication/{}", tier_name(tier)), "ipfs_auto")
+                .unwrap_or(ReplicationPolicy::spec_default(tier).ipfs_auto)
+        })
+        .map(|tier| tier_name(tier).to_owned())
+        .collect())
+}
+
 async fn shares_of_document(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -334,8 +439,11 @@ mod tests {
     use sdv_chain::AccountId;
     use sdv_chain::{ContractEvent, Hash};
     use sdv_types::{
-        document::{DocumentClass, DocumentMinted, Owner, RetentionOption},
-        governance::Tier,
+        document::{
+            ArweaveRequested, DocumentClass, DocumentDeleted, DocumentMinted, Owner, Replica,
+            ReplicaRecorded, RetentionOption, TierChanged,
+        },
+        governance::{ProviderSelection, ProvidersChanged, ReplicationPolicy, Tier},
         ink::env::Event,
         psp34::{Id, Transfer},
         signature_topic,
@@ -353,6 +461,10 @@ mod tests {
         AccountId::from([0x4e; 32])
     }
 
+    fn governance() -> AccountId {
+        AccountId::from([0x9e; 32])
+    }
+
     fn ev<E: Event + Encode>(index: u32, event: E) -> ContractEvent {
         ContractEvent {
             contract: nft(),
@@ -360,6 +472,282 @@ mod tests {
             topics: vec![signature_topic::<E>().unwrap()],
             data: event.encode(),
         }
+    }
+
+    fn gov<E: Event + Encode>(index: u32, event: E) -> ContractEvent {
+        ContractEvent {
+            contract: governance(),
+            ..ev(index, event)
+        }
+    }
+
+    /// Writes `events` as block `number`, through the indexer's own write path.
+    async fn write_block(pool: &PgPool, number: u32, events: Vec<ContractEvent>) {
+        let block = IndexedBlock {
+            number,
+            hash: Hash::repeat_byte(u8::try_from(number).unwrap()),
+            time_ms: 1_800_000_000_000 + u64::from(number) * 6_000,
+            events,
+        };
+        let watched = crate::Watched {
+            document_nft: Some(nft()),
+            governance: Some(governance()),
+            ..Default::default()
+        };
+        write_batch(pool, Hash::repeat_byte(0xaa), &watched, &[block])
+            .await
+            .unwrap();
+    }
+
+    /// The events minting token `id` to the identity `[owner; 32]`, with an Arweave request.
+    fn minted(id: u64, owner: u8, arweave: bool) -> Vec<ContractEvent> {
+        let owner = sdv_types::AccountId::from([owner; 32]);
+        let index = u32::try_from(id).unwrap() * 10;
+        vec![
+            ev(
+                index,
+                Transfer {
+                    from: None,
+                    to: Some(owner),
+                    id: Id::U64(id),
+                },
+            ),
+            ev(
+                index + 1,
+                DocumentMinted {
+                    id,
+                    owner: Owner::Identity(owner),
+                    sha256: [u8::try_from(id).unwrap(); 32],
+                    size: 4096,
+                    tier: Tier::Premium,
+                    class: DocumentClass::Other,
+                    retention: RetentionOption::Standard,
+                    expiry: Some(1_900_000_000_000),
+                    arweave_requested: arweave,
+                },
+            ),
+        ]
+    }
+
+    fn tier_of(owner: u8, old: Tier, new: Tier) -> TierChanged {
+        TierChanged {
+            owner: Owner::Identity(sdv_types::AccountId::from([owner; 32])),
+            old,
+            new,
+        }
+    }
+
+    /// The token ids of `/documents/replication?{query}`.
+    async fn work_list(pool: &PgPool, query: &str) -> Vec<i64> {
+        let (status, body) = get(pool, &format!("/documents/replication?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {body}");
+        body["data"]["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{query}: {body}"))
+            .iter()
+            .map(|item| item["token_id"].as_i64().unwrap())
+            .collect()
+    }
+
+    /// Alice (`[1; 32]`) holds 1 (Arweave requested), 2 (posted as a data item of a bundle),
+    /// 3 (posted and permanent), 5 (pinned on IPFS), 6; Bob (`[2; 32]`) held 4 (deleted)
+    /// and holds 7. Nobody's tier is set yet (free).
+    async fn with_replication_work(pool: &PgPool) {
+        let mut events: Vec<ContractEvent> = (1..=7)
+            .flat_map(|id| minted(id, if id == 4 || id == 7 { 2 } else { 1 }, id <= 4))
+            .collect();
+        let arweave = |tx: u8, item: Option<u8>| Replica::Arweave {
+            tx_id: [tx; 32],
+            item_id: item.map(|i| [i; 32]),
+        };
+        events.extend([
+            ev(
+                100,
+                ReplicaRecorded {
+                    id: 2,
+                    replica: arweave(0xa2, Some(0xb2)),
+                },
+            ),
+            ev(
+                101,
+                ReplicaRecorded {
+                    id: 3,
+                    replica: arweave(0xa3, None),
+                },
+            ),
+            ev(
+                102,
+                ReplicaRecorded {
+                    id: 3,
+                    replica: Replica::ArweavePermanent,
+                },
+            ),
+            ev(103, ArweaveRequested { id: 6 }),
+            ev(
+                104,
+                ReplicaRecorded {
+                    id: 6,
+                    replica: arweave(0xa6, None),
+                },
+            ),
+            ev(
+                105,
+                ReplicaRecorded {
+                    id: 5,
+                    replica: Replica::Ipfs(vec![0xc5; 36]),
+                },
+            ),
+            ev(
+                106,
+                DocumentDeleted {
+                    id: 4,
+                    sha256: [4; 32],
+                },
+            ),
+        ]);
+        write_block(pool, 5, events).await;
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn the_archival_service_finds_its_arweave_and_deletion_work(pool: PgPool) {
+        with_replication_work(&pool).await;
+        assert_eq!(work_list(&pool, "need=arweave").await, [1]);
+        assert_eq!(work_list(&pool, "need=arweave_unconfirmed").await, [2, 6]);
+        assert_eq!(work_list(&pool, "need=deleted").await, [4]);
+        // Free owners are not pinned on IPFS.
+        assert_eq!(work_list(&pool, "need=ipfs").await, Vec::<i64>::new());
+
+        // The items are the documents as `/documents/{id}` answers them.
+        let (_, list) = get(&pool, "/documents/replication?need=arweave_unconfirmed").await;
+        let (_, two) = get(&pool, "/documents/2").await;
+        assert_eq!(list["data"]["items"][0], two["data"]);
+        assert_eq!(
+            two["data"]["arweave"],
+            json!({
+                "requested": true,
+                "tx": format!("0x{}", "a2".repeat(32)),
+                "item": format!("0x{}", "b2".repeat(32)),
+                "permanent": false,
+            })
+        );
+        let (_, three) = get(&pool, "/documents/3").await;
+        assert_eq!(
+            (
+                three["data"]["arweave"]["item"].clone(),
+                three["data"]["arweave"]["permanent"].clone()
+            ),
+            (Value::Null, json!(true))
+        );
+        assert_eq!(
+            (
+                list["data"]["need"].clone(),
+                list["data"]["limit"].clone(),
+                list["data"]["after"].clone()
+            ),
+            (json!("arweave_unconfirmed"), json!(50), Value::Null)
+        );
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn the_ipfs_work_list_follows_the_owners_current_tier(pool: PgPool) {
+        // Given documents minted while everyone is on the free tier.
+        with_replication_work(&pool).await;
+        assert_eq!(work_list(&pool, "need=ipfs").await, Vec::<i64>::new());
+
+        // When Alice becomes premium, her documents without a CID are to pin.
+        write_block(&pool, 6, vec![ev(0, tier_of(1, Tier::Free, Tier::Premium))]).await;
+        assert_eq!(work_list(&pool, "need=ipfs").await, [1, 2, 3, 6]);
+
+        // When Bob becomes institutional and Alice BPoH verified, only Bob's live one is.
+        write_block(
+            &pool,
+            7,
+            vec![
+                ev(0, tier_of(2, Tier::Free, Tier::Institutional)),
+                ev(1, tier_of(1, Tier::Premium, Tier::BpohVerified)),
+            ],
+        )
+        .await;
+        assert_eq!(work_list(&pool, "need=ipfs").await, [7]);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn the_ipfs_work_list_follows_governance(pool: PgPool) {
+        // Given Alice premium and Bob institutional.
+        with_replication_work(&pool).await;
+        write_block(
+            &pool,
+            6,
+            vec![
+                ev(0, tier_of(1, Tier::Free, Tier::Premium)),
+                ev(1, tier_of(2, Tier::Free, Tier::Institutional)),
+            ],
+        )
+        .await;
+        assert_eq!(work_list(&pool, "need=ipfs").await, [1, 2, 3, 6, 7]);
+
+        // When governance turns automatic IPFS off for Premium, only Bob's remains.
+        let premium = ReplicationPolicy::spec_default(Tier::Premium);
+        write_block(
+            &pool,
+            7,
+            vec![gov(
+                0,
+                sdv_types::governance::ReplicationPolicyChanged {
+                    tier: Tier::Premium,
+                    old: premium,
+                    new: ReplicationPolicy {
+                        ipfs_auto: false,
+                        ..premium
+                    },
+                },
+            )],
+        )
+        .await;
+        assert_eq!(work_list(&pool, "need=ipfs").await, [7]);
+
+        // When IPFS is taken out of service, nothing is to pin.
+        let both = ProviderSelection {
+            arweave: true,
+            ipfs: true,
+        };
+        let arweave_only = ProviderSelection {
+            ipfs: false,
+            ..both
+        };
+        write_block(
+            &pool,
+            8,
+            vec![gov(
+                0,
+                ProvidersChanged {
+                    old: both,
+                    new: arweave_only,
+                },
+            )],
+        )
+        .await;
+        assert_eq!(work_list(&pool, "need=ipfs").await, Vec::<i64>::new());
+        // The Arweave lists do not depend on IPFS.
+        assert_eq!(work_list(&pool, "need=arweave_unconfirmed").await, [2, 6]);
+    }
+
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
+    async fn replication_work_lists_page_by_token_id(pool: PgPool) {
+        with_replication_work(&pool).await;
+        write_block(&pool, 6, vec![ev(0, tier_of(1, Tier::Free, Tier::Premium))]).await;
+        assert_eq!(work_list(&pool, "need=ipfs&limit=2").await, [1, 2]);
+        assert_eq!(work_list(&pool, "need=ipfs&after=-1&limit=2").await, [1, 2]);
+        assert_eq!(work_list(&pool, "need=ipfs&after=2&limit=2").await, [3, 6]);
+        assert_eq!(
+            work_list(&pool, "need=ipfs&after=6&limit=2").await,
+            Vec::<i64>::new()
+        );
+        let (_, page) = get(&pool, "/documents/replication?need=ipfs&after=2&limit=2").await;
+        assert_eq!(
+            (page["data"]["after"].clone(), page["data"]["limit"].clone()),
+            (json!(2), json!(2))
+        );
     }
 
     /// Token 1, minted to the wallet `[7; 32]` in block 5, through the indexer's own write path.
@@ -466,6 +854,11 @@ mod tests {
                 "/documents/due?from_ms=10&to_ms=5",
                 "/documents/due?from_ms=-1&to_ms=5",
                 "/documents/due?from_ms=0&to_ms=5&due=soon",
+                "/documents/replication",
+                "/documents/replication?need=s3",
+                "/documents/replication?need=ipfs&after=x",
+                "/documents/replication?need=ipfs&limit=0",
+                "/documents/replication?need=ipfs&offset=50",
                 "/documents/x/shares",
                 "/accounts/0x12/shares",
                 "/accounts/abc/tier",
@@ -531,7 +924,8 @@ mod tests {
                 .replace("{id}", "1")
                 .replace("{account}", &"07".repeat(32))
                 .replace("{sha256}", &"ab".repeat(32))
-                .replace("/documents/due", "/documents/due?from_ms=0&to_ms=1");
+                .replace("/documents/due", "/documents/due?from_ms=0&to_ms=1")
+                .replace("/documents/replication", "/documents/replication?need=ipfs");
             let (status, body) = get(&pool, &uri).await;
             assert!(body.is_object(), "{path}: {status} {body}");
         }

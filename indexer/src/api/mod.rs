@@ -5,7 +5,9 @@
 //! that depend on the clock (a proposal `ready`, a recovery `expired`) are derived at the later
 //! of `T` and the server's clock, as the contracts derive them. Lists take `limit` (1 to
 //! [`MAX_LIMIT`], default [`DEFAULT_LIMIT`]) and `offset`, and answer
-//! `{"items": [...], "limit": L, "offset": O}`. Malformed input is a 400 with a message; the
+//! `{"items": [...], "limit": L, "offset": O}`; the archival service's work lists
+//! (`/documents/replication`) page by token id instead: `after` for `offset`, which holds still
+//! while the service's work shrinks the list. Malformed input is a 400 with a message; the
 //! database's own errors never reach the client (503).
 //!
 //! Accounts are answered in SS58 and accepted in SS58 or as 64 hex digits.

@@ -112,6 +112,7 @@ struct DocumentRow {
     expiry_ms: Option<i64>,
     arweave_requested: bool,
     arweave_tx: Option<Vec<u8>>,
+    arweave_item: Option<Vec<u8>>,
     arweave_permanent: bool,
     ipfs_cid: Option<Vec<u8>>,
     status: String,
@@ -121,8 +122,8 @@ struct DocumentRow {
 }
 
 const DOCUMENT_COLUMNS: &str = "token_id, owner_kind, owner, owner_wallet, sha256, size, tier, \
-     class, retention, expiry_ms, arweave_requested, arweave_tx, arweave_permanent, ipfs_cid, \
-     status, deletion_due_ms, minted_block, updated_block";
+     class, retention, expiry_ms, arweave_requested, arweave_tx, arweave_item, \
+     arweave_permanent, ipfs_cid, status, deletion_due_ms, minted_block, updated_block";
 
 impl DocumentRow {
     fn from_row(row: &PgRow) -> sqlx::Result<Self> {
@@ -139,6 +140,7 @@ impl DocumentRow {
             expiry_ms: row.try_get("expiry_ms")?,
             arweave_requested: row.try_get("arweave_requested")?,
             arweave_tx: row.try_get("arweave_tx")?,
+            arweave_item: row.try_get("arweave_item")?,
             arweave_permanent: row.try_get("arweave_permanent")?,
             ipfs_cid: row.try_get("ipfs_cid")?,
             status: row.try_get("status")?,
@@ -338,6 +340,7 @@ impl Fold {
                         expiry_ms: e.expiry.map(db_int),
                         arweave_requested: e.arweave_requested,
                         arweave_tx: None,
+                        arweave_item: None,
                         arweave_permanent: false,
                         ipfs_cid: None,
                         status: "active".into(),
@@ -380,6 +383,7 @@ impl Fold {
                     doc.status = "deleted".into();
                     doc.arweave_requested = false;
                     doc.arweave_tx = None;
+                    doc.arweave_item = None;
                     doc.arweave_permanent = false;
                     doc.ipfs_cid = None;
                     doc.updated_block = block;
@@ -395,8 +399,9 @@ impl Fold {
             NftEvent::ReplicaRecorded(e) => {
                 if let Some(doc) = self.document(db_int(e.id), at, "ReplicaRecorded") {
                     match &e.replica {
-                        Replica::Arweave(tx) => {
-                            doc.arweave_tx = Some(tx.to_vec());
+                        Replica::Arweave { tx_id, item_id } => {
+                            doc.arweave_tx = Some(tx_id.to_vec());
+                            doc.arweave_item = item_id.map(|item| item.to_vec());
                             doc.arweave_permanent = false;
                         }
                         Replica::ArweavePermanent => doc.arweave_permanent = true,
@@ -522,6 +527,7 @@ async fn write_documents<'a>(
         c.expiry_ms.push(row.expiry_ms);
         c.arweave_requested.push(row.arweave_requested);
         c.arweave_tx.push(row.arweave_tx.as_deref());
+        c.arweave_item.push(row.arweave_item.as_deref());
         c.arweave_permanent.push(row.arweave_permanent);
         c.ipfs_cid.push(row.ipfs_cid.as_deref());
         c.status.push(row.status.as_str());
@@ -533,15 +539,15 @@ async fn write_documents<'a>(
         "INSERT INTO documents ({DOCUMENT_COLUMNS})
          SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bytea[], $5::bytea[],
              $6::bigint[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::bool[],
-             $12::bytea[], $13::bool[], $14::bytea[], $15::text[], $16::bigint[], $17::bigint[],
-             $18::bigint[])
+             $12::bytea[], $13::bytea[], $14::bool[], $15::bytea[], $16::text[], $17::bigint[],
+             $18::bigint[], $19::bigint[])
          ON CONFLICT (token_id) DO UPDATE SET
              owner_kind = EXCLUDED.owner_kind, owner = EXCLUDED.owner,
              owner_wallet = EXCLUDED.owner_wallet, sha256 = EXCLUDED.sha256,
              size = EXCLUDED.size, tier = EXCLUDED.tier, class = EXCLUDED.class,
              retention = EXCLUDED.retention, expiry_ms = EXCLUDED.expiry_ms,
              arweave_requested = EXCLUDED.arweave_requested, arweave_tx = EXCLUDED.arweave_tx,
-             arweave_permanent = EXCLUDED.arweave_permanent, ipfs_cid = EXCLUDED.ipfs_cid,
+             arweave_item = EXCLUDED.arweave_item, arweave_permanent = EXCLUDED.arweave_permanent, ipfs_cid = EXCLUDED.ipfs_cid,
              status = EXCLUDED.status, deletion_due_ms = EXCLUDED.deletion_due_ms,
              minted_block = EXCLUDED.minted_block, updated_block = EXCLUDED.updated_block"
     ))
@@ -557,6 +563,7 @@ async fn write_documents<'a>(
     .bind(&c.expiry_ms)
     .bind(&c.arweave_requested)
     .bind(&c.arweave_tx)
+    .bind(&c.arweave_item)
     .bind(&c.arweave_permanent)
     .bind(&c.ipfs_cid)
     .bind(&c.status)
@@ -583,6 +590,7 @@ struct DocumentColumns<'a> {
     expiry_ms: Vec<Option<i64>>,
     arweave_requested: Vec<bool>,
     arweave_tx: Vec<Option<&'a [u8]>>,
+    arweave_item: Vec<Option<&'a [u8]>>,
     arweave_permanent: Vec<bool>,
     ipfs_cid: Vec<Option<&'a [u8]>>,
     status: Vec<&'a str>,
@@ -908,7 +916,11 @@ fn history_detail(event: &NftEvent) -> Option<(u64, Value)> {
         NftEvent::ReplicaRecorded(e) => (
             e.id,
             match &e.replica {
-                Replica::Arweave(tx) => json!({ "replica": "arweave", "tx": hex::encode(tx) }),
+                Replica::Arweave { tx_id, item_id } => json!({
+                    "replica": "arweave",
+                    "tx": hex::encode(tx_id),
+                    "item": item_id.map(hex::encode),
+                }),
                 Replica::ArweavePermanent => json!({ "replica": "arweave_permanent" }),
                 Replica::Ipfs(cid) => json!({ "replica": "ipfs", "cid": hex::encode(cid) }),
             },
@@ -1231,7 +1243,10 @@ mod tests {
             ev(ArweaveRequested { id: 7 }),
             ev(ReplicaRecorded {
                 id: 7,
-                replica: Replica::Arweave([0xa7; 32]),
+                replica: Replica::Arweave {
+                    tx_id: [0xa7; 32],
+                    item_id: Some([0xa8; 32]),
+                },
             }),
         ];
         let third = vec![ev(ReplicaRecorded {
@@ -1258,6 +1273,7 @@ mod tests {
             expiry_ms: Some((end + 5 * YEAR) as i64),
             arweave_requested: true,
             arweave_tx: Some(vec![0xa7; 32]),
+            arweave_item: Some(vec![0xa8; 32]),
             arweave_permanent: true,
             ipfs_cid: None,
             status: "active".into(),

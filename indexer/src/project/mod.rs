@@ -184,7 +184,8 @@ fn db_int16(value: u8) -> i16 {
     i16::from(value)
 }
 
-fn tier_name(tier: sdv_types::governance::Tier) -> &'static str {
+/// A tier as the database and the API name it (`free`, `bpoh_verified`, ...).
+pub(crate) fn tier_name(tier: sdv_types::governance::Tier) -> &'static str {
     use sdv_types::governance::Tier;
     match tier {
         Tier::Free => "free",

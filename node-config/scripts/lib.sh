@@ -29,8 +29,13 @@ as_root() {
 # --- installation -------------------------------------------------------------------------
 
 ensure_debian() {
+  ensure_debian_packages "${DEBIAN_PACKAGES[@]}"
+}
+
+# ensure_debian_packages PACKAGE...: installs those of the Debian packages that are missing.
+ensure_debian_packages() {
   local missing=() p
-  for p in "${DEBIAN_PACKAGES[@]}"; do
+  for p in "$@"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} = 0 ] && return
@@ -132,6 +137,53 @@ ensure_python_packages() {
   fi
 }
 
+# The npm packages, each defined (with its pinned version and the `overrides` that make it
+# run on today's Node.js) by node-config/npm/<name>/package.json and installed into
+# $CACHE/npm/<name>: arlocal, a local Arweave gateway; js-ipfs, an IPFS node serving the Kubo
+# RPC API. `./dev up` runs them, and the tests find them by SDV_NPM_DIR.
+NPM_PACKAGES=(arlocal ipfs)
+
+# npm_program NAME: the program of the npm package NAME, relative to its install directory.
+npm_program() {
+  case "$1" in
+    arlocal) echo node_modules/arlocal/bin/index.js ;;
+    ipfs) echo node_modules/.bin/jsipfs ;;
+    *) die "unknown npm package: $1" ;;
+  esac
+}
+
+# Installs each of NPM_PACKAGES whose program is missing or whose package.json in the
+# repository differs from the one installed, with Debian's nodejs and npm (installed when
+# missing).
+ensure_npm_packages() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    ensure_debian_packages nodejs npm
+    command -v node >/dev/null || die "node is missing after installing Debian's nodejs"
+    command -v npm >/dev/null || die "npm is missing after installing Debian's npm"
+  fi
+  local name dir t0
+  for name in "${NPM_PACKAGES[@]}"; do
+    dir="$CACHE/npm/$name"
+    if [ -e "$dir/$(npm_program "$name")" ] &&
+       cmp -s "$ROOT/node-config/npm/$name/package.json" "$dir/package.json"; then
+      continue
+    fi
+    say "installing the npm package $name (node-config/npm/$name/package.json) into $dir: npm install, a few minutes"
+    t0=$(date +%s)
+    mkdir -p "$dir"
+    cp "$ROOT/node-config/npm/$name/package.json" "$dir/package.json"
+    if ! ( cd "$dir" && npm install --no-audit --no-fund > install.log 2>&1 ); then
+      # Without the package.json the next run tries again.
+      rm -f "$dir/package.json"
+      tail -n 20 "$dir/install.log" >&2
+      die "npm install of $name failed (log above, full log in $dir/install.log)"
+    fi
+    [ -e "$dir/$(npm_program "$name")" ] ||
+      { rm -f "$dir/package.json"; die "npm installed $name but $dir/$(npm_program "$name") is missing (log in $dir/install.log)"; }
+    say "npm package $name installed in $(elapsed "$t0") (node $(node --version))"
+  done
+}
+
 ensure_tools() {
   local t0; t0=$(date +%s)
   ensure_debian
@@ -170,7 +222,7 @@ build_upgrade_contracts() {
 build_binaries() {
   say "building the SDV binaries"
   cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --bin sdv-devnet --bin sdv --bin sdv-indexer \
-    --bin sdv-relayer --bin sdv-storage --bin sdv-notify
+    --bin sdv-relayer --bin sdv-storage --bin sdv-notify --bin sdv-archival
 }
 
 # --- PostgreSQL ---------------------------------------------------------------------------
@@ -327,6 +379,9 @@ s3_answers() {
 cmd_test() {
   local t0; t0=$(date +%s)
   ensure_tools
+  ensure_npm_packages
+  # The tests start their own arlocal and IPFS nodes from these installs.
+  export SDV_NPM_DIR="$CACHE/npm"
   build_contracts
   build_upgrade_contracts
   local pgdir port s3dir
@@ -364,6 +419,7 @@ cmd_up() {
     die "the stack is already up (./dev status shows it, ./dev down stops it)"
   fi
   ensure_tools
+  ensure_npm_packages
   build_contracts
   build_binaries
   mkdir -p "$STATE"
@@ -399,6 +455,9 @@ cmd_up() {
     SDV_INDEXER_LISTEN="$(sed 's|http://||' "$STATE/indexer.url")" \
     "$CARGO_TARGET_DIR/debug/sdv-indexer" --reset > "$STATE/indexer.log" 2>&1 &
   echo $! > "$STATE/indexer.pid"
+  # Archival first: the storage service reads through its IPFS node and Arweave gateway when
+  # S3 is down.
+  start_archival
   start_storage_services
   say "the stack is up ($(elapsed "$t0"))"
   cmd_status || true
@@ -463,6 +522,7 @@ start_storage_services() {
       SDV_COMPLIANCE_LISTEN="127.0.0.1:$compliance" SDV_STORAGE_SPOOL="$STATE/spool" \
       SDV_RECOVERY_KEY_FILE="$secrets/recovery.key" SDV_NOTIFY_URL="http://127.0.0.1:$notify" \
       SDV_NOTIFY_API_KEY_FILE="$secrets/notify-api-key" \
+      SDV_IPFS_API_URL="$(cat "$STATE/ipfs-api.url")" SDV_ARWEAVE_URL="$(cat "$STATE/arweave-gateway.url")" \
       start_service storage "$CARGO_TARGET_DIR/debug/sdv-storage" )
   echo "http://127.0.0.1:$gateway" > "$STATE/gateway.url"
   echo "http://127.0.0.1:$storage" > "$STATE/storage.url"
@@ -479,8 +539,155 @@ start_storage_services() {
 # The services start_storage_services started, in the order they stop.
 STORAGE_SERVICES=(storage notify relayer-storage-attestor relayer-retention-executor mail)
 
+# --- archival: arlocal (Arweave), IPFS, sdv-archival -------------------------------------
+
+# archival_fail NAME MESSAGE: shows the end of $STATE/NAME.log, stops what ./dev up started and
+# gives up.
+archival_fail() {
+  tail -n 20 "$STATE/$1.log" >&2 2>/dev/null || true
+  cmd_down
+  die "$2 (log above, full log in $STATE/$1.log)"
+}
+
+# wait_for NAME SECONDS COMMAND...: polls COMMAND every 0.2 s until it succeeds; gives up with
+# NAME's log when NAME's process exits or SECONDS pass.
+wait_for() {
+  local name="$1" secs="$2" waited=0; shift 2
+  until "$@" >/dev/null 2>&1; do
+    kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null || archival_fail "$name" "$name exited at start"
+    sleep 0.2; waited=$((waited + 1))
+    [ "$waited" -lt $((secs * 5)) ] || archival_fail "$name" "$name did not answer in $secs s"
+  done
+}
+
+ipfs_answers() {
+  curl -sf -m 3 -X POST -o /dev/null "$1/api/v0/id"
+}
+
+# start_arlocal: arlocal, the local Arweave gateway, on 127.0.0.1:1984 when free (else a free
+# port), its database kept in $STATE/arlocal between runs (--persist). It listens on every
+# interface by itself; the preload loopback.cjs keeps it on loopback. It never mines by
+# itself: ./dev mines (see start_arlocal_miner), the services never do.
+start_arlocal() {
+  local port dir="$STATE/arlocal"
+  port="$(port_or_free 1984)"
+  mkdir -p "$dir"
+  say "starting arlocal (Arweave) on 127.0.0.1:$port"
+  # arlocal takes --dbpath relative to its working directory and writes its request log there.
+  ( cd "$dir" && start_service arlocal node -r "$ROOT/node-config/npm/arlocal/loopback.cjs" \
+      "$CACHE/npm/arlocal/$(npm_program arlocal)" "$port" --dbpath db --persist --hidelogs )
+  echo "http://127.0.0.1:$port" > "$STATE/arweave-gateway.url"
+  wait_for arlocal 30 curl -sf -m 2 -o /dev/null "http://127.0.0.1:$port/info"
+}
+
+# start_ipfs: a js-ipfs node with its repository in $STATE/ipfs (created once), its RPC API on
+# 127.0.0.1:5001 when free (else a free port), swarm, gateway and gRPC on free loopback ports,
+# no peers, discovery, routing or pubsub (node-config/npm/ipfs/configure.cjs, as the tests).
+start_ipfs() {
+  local repo="$STATE/ipfs" jsipfs="$CACHE/npm/ipfs/$(npm_program ipfs)" api swarm gateway grpc
+  if [ ! -f "$repo/config" ]; then
+    say "creating the IPFS repository $repo"
+    rm -rf "$repo"
+    IPFS_PATH="$repo" node "$jsipfs" init --profile test > "$STATE/ipfs-init.log" 2>&1 ||
+      { tail -n 20 "$STATE/ipfs-init.log" >&2; rm -rf "$repo"; cmd_down; die "jsipfs init failed (log above)"; }
+  fi
+  api="$(port_or_free 5001)"
+  read -r swarm gateway grpc <<< "$(free_ports 3)"
+  node "$ROOT/node-config/npm/ipfs/configure.cjs" "$repo" "$swarm" "$api" "$gateway" "$grpc" ||
+    { cmd_down; die "configuring the IPFS repository $repo failed"; }
+  # A node that was killed (not stopped) leaves its lock behind, and the next one refuses the
+  # repository for 20 s; none of ours runs now (cmd_up refuses a stack that is up).
+  if [ -d "$repo/repo.lock" ] && ! { [ -f "$STATE/ipfs.pid" ] && kill -0 "$(cat "$STATE/ipfs.pid")" 2>/dev/null; }; then
+    rm -rf "$repo/repo.lock"
+  fi
+  say "starting the IPFS node (RPC API on 127.0.0.1:$api)"
+  IPFS_PATH="$repo" start_service ipfs node "$jsipfs" daemon
+  echo "http://127.0.0.1:$api" > "$STATE/ipfs-api.url"
+  wait_for ipfs 60 ipfs_answers "http://127.0.0.1:$api"
+}
+
+# start_arlocal_miner: mines an arlocal block every 30 s so that Arweave transactions confirm.
+start_arlocal_miner() {
+  # `sleep & wait` so that SIGTERM (./dev down) ends the loop at once.
+  start_service arlocal-miner bash -c \
+    'trap "kill \$s 2>/dev/null; exit 0" TERM; while :; do sleep 30 & s=$!; wait $s; curl -s -m 10 -o /dev/null "$1/mine"; done' \
+    sdv-arlocal-miner "$(cat "$STATE/arweave-gateway.url")"
+}
+
+# fund_arweave_wallet WALLET: mints 1000 AR to WALLET on arlocal when it holds less than 100 AR
+# (a fresh wallet, or a fresh arlocal database) and mines a block.
+fund_arweave_wallet() {
+  local wallet="$1" arweave address balance
+  arweave="$(cat "$STATE/arweave-gateway.url")"
+  address="$("$CARGO_TARGET_DIR/debug/sdv-archival" address "$wallet")" ||
+    { cmd_down; die "sdv-archival address $wallet failed"; }
+  balance="$(curl -sf -m 5 "$arweave/wallet/$address/balance")" ||
+    archival_fail arlocal "arlocal did not tell the balance of $address"
+  if [ "${#balance}" -lt 15 ]; then # below 10^14 winston = 100 AR
+    say "funding the archival Arweave wallet $address with 1000 AR on arlocal"
+    curl -sf -m 10 -o /dev/null "$arweave/mint/$address/1000000000000000" &&
+      curl -sf -m 10 -o /dev/null "$arweave/mine" ||
+      archival_fail arlocal "funding $address on arlocal failed"
+  fi
+}
+
+# start_archival: arlocal, IPFS, the miner, then sdv-archival with its Arweave API on 8950 and
+# its IPFS pinning API on 8920 when free, paying from the wallet in $STATE/secrets (created
+# once) and reading ciphertexts from Garage as sdv-storage does.
+start_archival() {
+  local secrets="$STATE/secrets" wallet arweave_port pinning_port
+  wallet="$secrets/arweave-wallet.json"
+  mkdir -p "$secrets"
+  chmod 700 "$secrets"
+  start_arlocal
+  start_ipfs
+  start_arlocal_miner
+  if [ ! -s "$wallet" ]; then
+    say "creating the archival Arweave wallet $wallet"
+    "$CARGO_TARGET_DIR/debug/sdv-archival" keygen "$wallet" >/dev/null ||
+      { cmd_down; die "sdv-archival keygen $wallet failed"; }
+  fi
+  fund_arweave_wallet "$wallet"
+  arweave_port="$(port_or_free 8950)"; pinning_port="$(port_or_free 8920)"
+  say "starting the archival services (Arweave :$arweave_port, IPFS pinning :$pinning_port)"
+  # shellcheck disable=SC1091
+  ( set -a; source "$STATE/garage/s3.env"; set +a
+    DATABASE_URL="$(cat "$STATE/database.url")" SDV_DEPLOYMENT="$STATE/deployment.json" \
+      SDV_INDEXER_URL="$(cat "$STATE/indexer.url")" \
+      SDV_ARWEAVE_LISTEN="127.0.0.1:$arweave_port" SDV_IPFS_PINNING_LISTEN="127.0.0.1:$pinning_port" \
+      SDV_ARWEAVE_URL="$(cat "$STATE/arweave-gateway.url")" SDV_ARWEAVE_WALLET_FILE="$wallet" \
+      SDV_IPFS_API_URL="$(cat "$STATE/ipfs-api.url")" \
+      start_service archival "$CARGO_TARGET_DIR/debug/sdv-archival" )
+  echo "http://127.0.0.1:$arweave_port" > "$STATE/arweave.url"
+  echo "http://127.0.0.1:$pinning_port" > "$STATE/ipfs-pinning.url"
+  local waited=0
+  until curl -s -m 2 -o /dev/null "http://127.0.0.1:$arweave_port/health"; do
+    sleep 1; waited=$((waited + 1))
+    [ "$waited" -lt 60 ] || { say "archival did not answer in 60 s (see $STATE/archival.log)"; return 0; }
+  done
+}
+
+# The archival processes, in the order they stop (the services before what they use).
+ARCHIVAL_SERVICES=(archival arlocal-miner ipfs arlocal)
+
+# stop_and_wait NAME: SIGTERM to $STATE/NAME.pid, then up to 15 s for it to end (the IPFS node
+# releases its repository's lock on the way out), then SIGKILL.
+stop_and_wait() {
+  local name="$1" pid
+  [ -f "$STATE/$name.pid" ] || return 0
+  pid="$(cat "$STATE/$name.pid")"
+  if kill -0 "$pid" 2>/dev/null; then
+    say "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$STATE/$name.pid"
+}
+
 cmd_down() {
   local name
+  for name in "${ARCHIVAL_SERVICES[@]}"; do stop_and_wait "$name"; done
   for name in "${STORAGE_SERVICES[@]}"; do
     if [ -f "$STATE/$name.pid" ]; then
       say "stopping $name (pid $(cat "$STATE/$name.pid"))"
@@ -571,6 +778,35 @@ cmd_status() {
       printf '%-22s %-50s %s\n' "$part" "$url" "down (log $STATE/$part.log)"; ok=1
     fi
   done
+  local arweave height
+  arweave="$(cat "$STATE/arweave-gateway.url" 2>/dev/null || true)"
+  height="$(curl -sf -m 3 "$arweave/info" 2>/dev/null |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["height"])' 2>/dev/null || true)"
+  if [ -n "$arweave" ] && [ -n "$height" ]; then
+    printf '%-22s %-50s %s\n' arlocal "$arweave" "up, at block $height"
+  else
+    printf '%-22s %-50s %s\n' arlocal "${arweave:--}" "down (log $STATE/arlocal.log)"; ok=1
+  fi
+  url="$(cat "$STATE/ipfs-api.url" 2>/dev/null || true)"
+  if [ -n "$url" ] && ipfs_answers "$url"; then
+    printf '%-22s %-50s %s\n' ipfs "$url (repo $STATE/ipfs)" up
+  else
+    printf '%-22s %-50s %s\n' ipfs "${url:--}" "down (log $STATE/ipfs.log)"; ok=1
+  fi
+  for part in archival-arweave archival-ipfs; do
+    url="$(cat "$STATE/$( [ "$part" = archival-arweave ] && echo arweave || echo ipfs-pinning).url" 2>/dev/null || true)"
+    if [ -n "$url" ] && curl -sf -m 3 -o /dev/null "$url/health"; then
+      printf '%-22s %-50s %s\n' "$part" "$url" up
+    else
+      printf '%-22s %-50s %s\n' "$part" "${url:--}" "down (log $STATE/archival.log)"; ok=1
+    fi
+  done
+  local mpid; mpid="$(cat "$STATE/arlocal-miner.pid" 2>/dev/null || true)"
+  if [ -n "$mpid" ] && kill -0 "$mpid" 2>/dev/null; then
+    printf '%-22s %-50s %s\n' arlocal-miner "${arweave:--} (a block every 30 s)" "up (pid $mpid)"
+  else
+    printf '%-22s %-50s %s\n' arlocal-miner "${arweave:--}" "down (log $STATE/arlocal-miner.log)"; ok=1
+  fi
   if [ -f "$STATE/deployment.json" ] && [ "$ok" = 0 ]; then
     python3 - "$STATE/deployment.json" <<'PY'
 import json, sys

@@ -5,8 +5,13 @@
 //! databases on the server named by `DATABASE_URL` (which `./dev test` starts). A component that
 //! cannot be had is a loud failure, never a skip.
 
+pub mod archival;
+pub mod arlocal;
+pub mod documents;
 pub mod garage;
 pub mod indexer;
+pub mod ipfs;
+mod npm;
 pub mod smtp;
 pub mod storage;
 

@@ -1,6 +1,7 @@
 //! The storage stack as the tests run it: on one fresh database, the indexer, a relayer per
 //! role (storage attestor, retention executor), the notification service with a real SMTP
-//! server, and `sdv-storage`, against the shared Garage. Every process is killed on drop.
+//! server, and `sdv-storage`, against the shared Garage (or a test's own). Every process is
+//! killed on drop.
 
 use std::{
     path::PathBuf,
@@ -24,6 +25,11 @@ pub struct Process {
 }
 
 impl Process {
+    /// Takes charge of `child`, named `name` in failures.
+    pub fn new(child: Child, name: &'static str) -> Self {
+        Self { child, name }
+    }
+
     /// Kills it with SIGKILL and waits.
     pub fn kill_9(&mut self) {
         let _ = self.child.kill();
@@ -91,6 +97,12 @@ impl StorageStack {
 
     /// [`StorageStack::start`] with extra environment for `sdv-storage`.
     pub async fn start_with(ctx: &TestContext, storage_env: &[(&str, &str)]) -> Self {
+        Self::start_on(ctx, crate::garage::shared(), storage_env).await
+    }
+
+    /// [`StorageStack::start_with`] against the S3 server `s3` (a test's own Garage, which it
+    /// may stop) instead of the shared one.
+    pub async fn start_on(ctx: &TestContext, s3: S3Config, storage_env: &[(&str, &str)]) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("sdv-storage-stack-")
             .tempdir()
@@ -102,7 +114,6 @@ impl StorageStack {
         let pool = crate::fresh_database().await;
         let database_url = crate::indexer::url_of(&pool).await;
         let indexer = IndexerProcess::start(&deployment, &database_url, 64);
-        let s3 = crate::garage::shared();
         let smtp = SmtpServer::start();
 
         let relayer = |name: &'static str, uri: &str| {
@@ -257,6 +268,19 @@ impl StorageStack {
             }
         }
         self.storage = Some(process);
+    }
+
+    /// Gives `account` (`0x` hex) the mail address `email` at the notification service.
+    pub async fn set_contact(&self, account: &str, email: &str) {
+        reqwest::Client::new()
+            .put(format!("{}/v1/contacts/{account}", self.notify))
+            .header("x-api-key", NOTIFY_KEY)
+            .json(&serde_json::json!({ "email": email }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap_or_else(|e| panic!("setting the contact of {account}: {e}"));
     }
 
     /// Kills `sdv-storage` with SIGKILL.

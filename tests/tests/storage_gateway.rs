@@ -3,187 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use rand::RngCore;
-use sdv_chain::{to_ink_account, DocumentNft, GuardianRecovery};
+use sdv_chain::GuardianRecovery;
 use sdv_node_config::accounts;
 use sdv_storage_client::{
     client::{GatewayClient, NoProgress, Uploader},
-    envelope::{self, DataKey, DocumentId},
-    protocol::{
-        CreateUpload, HolderRef, KeyRole, Scheme, UploadState, UploadStatus, CHUNK_SIZE, MB,
-    },
+    protocol::{HolderRef, KeyRole, Scheme, UploadState, MB},
     Error,
 };
-use sdv_system_tests::{storage::StorageStack, TestContext};
-use sdv_types::{document::Holder, governance::Tier, recovery::GuardianKind};
-use subxt_signer::sr25519::Keypair;
-use x25519_dalek::{PublicKey, StaticSecret};
-
-/// A user: a wallet and the X25519 encryption key it published on DocumentNFT.
-struct User {
-    wallet: Keypair,
-    secret: StaticSecret,
-}
-
-impl User {
-    async fn new(ctx: &TestContext, wallet: Keypair) -> Self {
-        let mut seed = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut seed);
-        let secret = envelope::encryption_secret_from_seed(&seed);
-        documents(ctx)
-            .publish_encryption_key(&wallet, PublicKey::from(&secret).to_bytes())
-            .await
-            .expect("publishing the encryption key");
-        Self { wallet, secret }
-    }
-
-    fn account_hex(&self) -> String {
-        format!("0x{}", hex::encode(self.wallet.public_key().0))
-    }
-
-    async fn login(&self, stack: &StorageStack) -> GatewayClient {
-        GatewayClient::new(&stack.gateway)
-            .unwrap()
-            .login(&self.account_hex(), Scheme::Sr25519, |m| {
-                self.wallet.sign(m).0
-            })
-            .await
-            .expect("logging in")
-    }
-
-    /// Reads document `token` through `client` once the indexer shows it, unwraps this user's
-    /// copy of its data key and returns the plaintext.
-    async fn read_and_decrypt(&self, client: &GatewayClient, token: u64) -> Vec<u8> {
-        let out = tempfile::NamedTempFile::new().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while let Err(e) = client.read_document(token, out.path()).await {
-            assert!(Instant::now() < deadline, "reading document {token}: {e}");
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        let keys = client.document_keys(token).await.unwrap();
-        let mine = keys
-            .iter()
-            .find(|k| k.role == KeyRole::Owner)
-            .expect("the owner's wrapped key");
-        let data_key =
-            envelope::unwrap(&hex::decode(&mine.wrapped).unwrap(), &self.secret).unwrap();
-        envelope::decrypt(&std::fs::read(out.path()).unwrap(), &data_key).unwrap()
-    }
-}
-
-/// A document encrypted for `user` (and the recovery key), as the CLI would make it.
-struct Sealed {
-    plaintext: Vec<u8>,
-    ciphertext: Vec<u8>,
-    sha256: [u8; 32],
-    key: DataKey,
-}
-
-fn seal(plaintext_len: usize) -> Sealed {
-    let mut plaintext = vec![0u8; plaintext_len];
-    rand::thread_rng().fill_bytes(&mut plaintext);
-    let key = DataKey::generate();
-    let ciphertext = envelope::encrypt(&plaintext, &key, DocumentId::random());
-    let sha256 = sha(&ciphertext);
-    Sealed {
-        plaintext,
-        ciphertext,
-        sha256,
-        key,
-    }
-}
-
-/// Raw bytes of exactly `len` (for limit tests, where the size is what matters).
-fn raw(len: usize) -> Sealed {
-    let mut ciphertext = vec![0u8; len];
-    rand::thread_rng().fill_bytes(&mut ciphertext);
-    let sha256 = sha(&ciphertext);
-    Sealed {
-        plaintext: Vec::new(),
-        ciphertext,
-        sha256,
-        key: DataKey::generate(),
-    }
-}
-
-fn sha(bytes: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes).into()
-}
-
-fn request(stack: &StorageStack, user: &User, doc: &Sealed, holder: HolderRef) -> CreateUpload {
-    let recovery = envelope::KeyFileRecoveryKey::open(&stack.recovery_key_file).unwrap();
-    use envelope::RecoveryKey;
-    CreateUpload {
-        holder,
-        size: doc.ciphertext.len() as u64,
-        sha256: hex::encode(doc.sha256),
-        class: "other".into(),
-        retention: "standard".into(),
-        arweave: false,
-        name: Some("contract.pdf".into()),
-        wrapped_keys: vec![
-            envelope::wrapped_key(&doc.key, &PublicKey::from(&user.secret), KeyRole::Owner)
-                .unwrap(),
-            envelope::wrapped_key(&doc.key, &recovery.public_key(), KeyRole::Recovery).unwrap(),
-        ],
-    }
-}
-
-fn write_temp(doc: &Sealed) -> tempfile::NamedTempFile {
-    let mut file = tempfile::NamedTempFile::new().unwrap();
-    std::io::Write::write_all(&mut file, &doc.ciphertext).unwrap();
-    file
-}
-
-fn chunk(doc: &Sealed, index: u32) -> bytes::Bytes {
-    let start = index as usize * CHUNK_SIZE as usize;
-    let end = (start + CHUNK_SIZE as usize).min(doc.ciphertext.len());
-    bytes::Bytes::copy_from_slice(&doc.ciphertext[start..end])
-}
-
-fn api_code(e: &Error) -> (u16, &str) {
-    match e {
-        Error::Api { status, code, .. } => (*status, code.as_str()),
-        other => panic!("expected a refusal, got {other}"),
-    }
-}
-
-async fn upload_all(client: &GatewayClient, status: &UploadStatus, doc: &Sealed) -> UploadStatus {
-    let file = write_temp(doc);
-    Uploader::new(client.clone())
-        .upload(file.path(), status, &NoProgress)
-        .await
-        .expect("uploading the chunks");
-    client
-        .complete(&status.upload_id)
-        .await
-        .expect("completing the upload")
-}
-
-/// Waits until the upload's mint is final on-chain and returns the token id.
-async fn minted(client: &GatewayClient, upload_id: &str) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let status = client.upload_status(upload_id).await.unwrap();
-        if let Some(mint) = &status.mint {
-            assert_ne!(mint.status, "failed", "the mint failed: {:?}", mint.error);
-            if let Some(id) = mint.token_id {
-                return id;
-            }
-        }
-        assert!(Instant::now() < deadline, "no mint within 90 s: {status:?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// DocumentNFT on `ctx`'s chain (made anew after a clock move reconnects).
-fn documents(ctx: &TestContext) -> DocumentNft {
-    DocumentNft::new(
-        ctx.chain.clone(),
-        ctx.deployment.address("document_nft").unwrap().clone(),
-    )
-}
+use sdv_system_tests::{documents::*, storage::StorageStack, TestContext};
+use sdv_types::{governance::Tier, recovery::GuardianKind};
 
 /// Whether S3 has an object at `key`.
 async fn object_exists(stack: &StorageStack, key: &str) -> bool {
@@ -209,17 +37,6 @@ async fn object_info(stack: &StorageStack, sha: &[u8; 32]) -> serde_json::Value 
     .json()
     .await
     .unwrap()
-}
-
-async fn set_tier(ctx: &TestContext, user: &User, tier: Tier) {
-    documents(ctx)
-        .set_tier(
-            &accounts::roles::tier_authority(),
-            Holder::Account(to_ink_account(&user.wallet.public_key().0.into())),
-            tier,
-        )
-        .await
-        .expect("setting the tier");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -677,18 +494,12 @@ async fn a_wrong_manifest_stores_nothing_and_bad_requests_get_json_errors() {
     assert_eq!(api_code(&ended), (401, "unauthorized"));
 
     // Alice names her guardians: Bob, who has a contact, is asked by mail to accept.
-    http.put(format!(
-        "{}/v1/contacts/0x{}",
-        stack.notify,
-        hex::encode(accounts::bob().public_key().0)
-    ))
-    .header("x-api-key", sdv_system_tests::storage::NOTIFY_KEY)
-    .json(&serde_json::json!({ "email": "bob@sdv.localhost" }))
-    .send()
-    .await
-    .unwrap()
-    .error_for_status()
-    .expect("setting Bob's contact");
+    stack
+        .set_contact(
+            &format!("0x{}", hex::encode(accounts::bob().public_key().0)),
+            "bob@sdv.localhost",
+        )
+        .await;
     let guardians = [
         (accounts::bob(), GuardianKind::User),
         (accounts::charlie(), GuardianKind::HardwareKey),
@@ -784,49 +595,6 @@ async fn a_gateway_killed_mid_upload_resumes_after_restart_with_nothing_half_wri
     );
 }
 
-/// Uploads `doc` for `user` with `class` and `retention` and waits for its token.
-async fn store(
-    client: &GatewayClient,
-    stack: &StorageStack,
-    user: &User,
-    doc: &Sealed,
-    name: &str,
-    class: &str,
-    retention: &str,
-) -> u64 {
-    let mut create = request(stack, user, doc, HolderRef::Account);
-    create.name = Some(name.into());
-    create.class = class.into();
-    create.retention = retention.into();
-    let status = client.create_upload(&create).await.unwrap();
-    let done = upload_all(client, &status, doc).await;
-    minted(client, &done.upload_id).await
-}
-
-async fn indexed(
-    stack: &StorageStack,
-    token: u64,
-    until: impl Fn(&serde_json::Value) -> bool,
-    what: &str,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(r) = reqwest::get(format!("{}/documents/{token}", stack.indexer.api)).await {
-            if r.status().is_success() {
-                let body: serde_json::Value = r.json().await.unwrap();
-                if until(&body["data"]) {
-                    return body["data"].clone();
-                }
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "document {token}: {what} within 120 s"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 fn civil_date(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let z = days + 719_468;
@@ -851,19 +619,9 @@ async fn retention_notice_then_deletion_with_the_clock_moved_and_an_extension_ke
     let stack = StorageStack::start(&ctx).await;
     let alice = User::new(&ctx, accounts::alice()).await;
     let client = alice.login(&stack).await;
-    let http = reqwest::Client::new();
-    http.put(format!(
-        "{}/v1/contacts/{}",
-        stack.notify,
-        alice.account_hex()
-    ))
-    .header("x-api-key", sdv_system_tests::storage::NOTIFY_KEY)
-    .json(&serde_json::json!({ "email": "alice@sdv.localhost" }))
-    .send()
-    .await
-    .unwrap()
-    .error_for_status()
-    .expect("setting Alice's contact");
+    stack
+        .set_contact(&alice.account_hex(), "alice@sdv.localhost")
+        .await;
 
     let lease = seal(2048);
     let memo = seal(2048);

@@ -225,11 +225,13 @@ pub enum Kind {
     RecoveryFinalized,
     /// A recovery was cancelled.
     RecoveryCancelled,
+    /// A document's retention ran out, but its Arweave copy is permanent: nothing was deleted.
+    RetentionKeptArweave,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::DeletionNotice,
         Kind::RetentionUpgraded,
         Kind::RetentionExtended,
@@ -240,6 +242,7 @@ impl Kind {
         Kind::RecoveryCancellable,
         Kind::RecoveryFinalized,
         Kind::RecoveryCancelled,
+        Kind::RetentionKeptArweave,
     ];
 
     /// The name on the wire and in the database.
@@ -255,6 +258,7 @@ impl Kind {
             Kind::RecoveryCancellable => "recovery_cancellable",
             Kind::RecoveryFinalized => "recovery_finalized",
             Kind::RecoveryCancelled => "recovery_cancelled",
+            Kind::RetentionKeptArweave => "retention_kept_arweave",
         }
     }
 
@@ -277,6 +281,9 @@ impl Kind {
                 "A recovery of your wallet was finalized; your documents now belong to the new wallet."
             }
             Kind::RecoveryCancelled => "A recovery of your wallet was cancelled.",
+            Kind::RetentionKeptArweave => {
+                "A document's retention period ends, but it has a permanent Arweave copy: Arweave copies cannot be deleted, so the document is kept."
+            }
         }
     }
 }

@@ -43,6 +43,10 @@ pub const CHUNK_SHA256_HEADER: &str = "x-sdv-chunk-sha256";
 /// The header carrying the object's sha256 (hex) on a document read.
 pub const OBJECT_SHA256_HEADER: &str = "x-sdv-sha256";
 
+/// The header of a read's answer naming where the ciphertext came from: `s3`, or `ipfs` or
+/// `arweave` when S3 was unreachable (the storage service checked the sha256 of those).
+pub const OBJECT_SOURCE_HEADER: &str = "x-sdv-source";
+
 /// The number of chunks of a document of `size` bytes.
 pub fn chunk_count(size: u64) -> u32 {
     size.div_ceil(CHUNK_SIZE) as u32

@@ -21,6 +21,9 @@
 //! | `SDV_NOTIFY_URL`, `SDV_NOTIFY_API_KEY` (or `_FILE`) | the notification service | `http://127.0.0.1:8400`, required |
 //! | `SDV_RETENTION_INTERVAL_MS` | how often the retention scheduler runs | 60000 |
 //! | `SDV_SESSION_CHECK_MS` | how often sessions of revoked wallets are ended | 5000 |
+//! | `SDV_IPFS_API_URL` | the IPFS node reads fall back to when S3 is unreachable | none (no IPFS fallback) |
+//! | `SDV_ARWEAVE_URL` | the Arweave gateway reads fall back to after IPFS | none (no Arweave fallback) |
+//! | `SDV_FALLBACK_TIMEOUT_SECS` | how long a fallback read may take | 60 |
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -73,6 +76,12 @@ pub struct Config {
     pub notify_api_key: Secret,
     /// How often the retention scheduler runs (ms).
     pub retention_interval_ms: u64,
+    /// The IPFS node's RPC API, for reads when S3 is unreachable.
+    pub ipfs_api_url: Option<String>,
+    /// The Arweave gateway, for reads when S3 and IPFS fail.
+    pub arweave_url: Option<String>,
+    /// How long a fallback read may take.
+    pub fallback_timeout: std::time::Duration,
 }
 
 fn account(name: &str) -> anyhow::Result<Option<AccountId>> {
@@ -159,6 +168,12 @@ impl Config {
                 .to_owned(),
             notify_api_key: Secret::require("SDV_NOTIFY_API_KEY")?,
             retention_interval_ms: env_parse("SDV_RETENTION_INTERVAL_MS", 60_000)?,
+            ipfs_api_url: std::env::var("SDV_IPFS_API_URL").ok(),
+            arweave_url: std::env::var("SDV_ARWEAVE_URL").ok(),
+            fallback_timeout: std::time::Duration::from_secs(env_parse(
+                "SDV_FALLBACK_TIMEOUT_SECS",
+                60,
+            )?),
         })
     }
 }

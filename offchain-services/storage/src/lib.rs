@@ -20,6 +20,7 @@ pub mod auth;
 pub mod compliance;
 pub mod config;
 pub mod error;
+pub mod fallback;
 pub mod objects;
 pub mod read;
 pub mod retention;

@@ -3,7 +3,10 @@
 //! Who may read is decided by the chain's state as the indexer mirrors it: the document's
 //! current owner wallet, a grantee of a share, or an administrator of the vault that holds it.
 //! A deleted document is gone (410). The answer streams the ciphertext from S3 with its sha256
-//! in a header; the client verifies it and decrypts.
+//! in a header; the client verifies it and decrypts. When S3 is unreachable (or lost the
+//! object), the ciphertext comes from the document's IPFS copy, else its Arweave copy, each
+//! checked against the sha256 on-chain before a byte is sent ([`crate::fallback`]); the
+//! `x-sdv-source` header says which.
 
 use axum::{
     body::Body,
@@ -14,7 +17,9 @@ use axum::{
     Json, Router,
 };
 use sdv_chain::AccountId;
-use sdv_storage_client::protocol::{KeyRole, RecoveryKeyInfo, WrappedKey, OBJECT_SHA256_HEADER};
+use sdv_storage_client::protocol::{
+    KeyRole, RecoveryKeyInfo, WrappedKey, OBJECT_SHA256_HEADER, OBJECT_SOURCE_HEADER,
+};
 use serde_json::Value;
 
 use crate::{
@@ -141,17 +146,47 @@ async fn read(
 ) -> ApiResult<Response> {
     let document = readable(&state, token_id, &me).await?;
     let key = s3::doc_key(&document.sha256);
-    let (size, body) = state
-        .bucket()
-        .get(&key)
-        .await?
-        .ok_or_else(|| ApiError::unavailable("S3", format!("{key} is missing")))?;
-    let stream = futures::stream::unfold(body, |mut body| async move {
-        body.next()
-            .await
-            .map(|chunk| (chunk.map_err(std::io::Error::other), body))
-    });
-    Ok((
+    let s3_error = match state.bucket().get(&key).await {
+        Ok(Some((size, body))) => {
+            let stream = futures::stream::unfold(body, |mut body| async move {
+                body.next()
+                    .await
+                    .map(|chunk| (chunk.map_err(std::io::Error::other), body))
+            });
+            return Ok(ciphertext_answer(
+                &document,
+                "s3",
+                size,
+                Body::from_stream(stream),
+            ));
+        }
+        Ok(None) => format!("{key} is missing"),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(token_id, error = %s3_error, "S3 failed; reading a secondary copy");
+    let (source, data) = crate::fallback::read(&state, &document)
+        .await
+        .map_err(|fallback| {
+            ApiError::unavailable(
+                "the document",
+                format!("S3 failed ({s3_error}) and so did its secondary copies ({fallback})"),
+            )
+        })?;
+    Ok(ciphertext_answer(
+        &document,
+        source,
+        data.len() as u64,
+        Body::from(data),
+    ))
+}
+
+fn ciphertext_answer(
+    document: &IndexedDocument,
+    source: &'static str,
+    size: u64,
+    body: Body,
+) -> Response {
+    (
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
@@ -160,10 +195,14 @@ async fn read(
                 header::HeaderName::from_static(OBJECT_SHA256_HEADER),
                 hex::encode(document.sha256),
             ),
+            (
+                header::HeaderName::from_static(OBJECT_SOURCE_HEADER),
+                source.to_owned(),
+            ),
         ],
-        Body::from_stream(stream),
+        body,
     )
-        .into_response())
+        .into_response()
 }
 
 async fn keys(

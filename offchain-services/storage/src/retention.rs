@@ -64,6 +64,8 @@ pub struct Report {
     pub refused: usize,
     /// Guardians asked to accept.
     pub guardian_requests: usize,
+    /// Documents whose retention ran out but whose permanent Arweave copy keeps them.
+    pub kept_arweave: usize,
     /// Vault uploads settled (moved to `docs/` or removed).
     pub vaults: crate::vaults::Settled,
 }
@@ -148,6 +150,83 @@ async fn upload_facts(
     Ok(row.map_or((None, None), |(n, t)| (n, Some(t))))
 }
 
+/// What a notice says about document `id`: its name, upload date, retention policy and token.
+async fn document_facts(
+    state: &AppState,
+    id: i64,
+    sha: &[u8; 32],
+    document: &Value,
+) -> ApiResult<Vec<(String, String)>> {
+    let (name, uploaded) = upload_facts(state, sha).await?;
+    let retention = document["retention"].as_str().unwrap_or_default();
+    Ok(vec![
+        (
+            "Document".to_owned(),
+            name.unwrap_or_else(|| format!("document {id}")),
+        ),
+        (
+            "Uploaded".to_owned(),
+            uploaded.map_or_else(|| format!("block {}", document["minted_block"]), date),
+        ),
+        (
+            "Retention policy".to_owned(),
+            retention_words(retention).to_owned(),
+        ),
+        ("Token".to_owned(), id.to_string()),
+    ])
+}
+
+/// Tells the owner, once per expiry, that document `id`'s retention ran out but its Arweave
+/// copy keeps it: nothing is deleted, not even the S3 copy (the chain refuses the deletion of a
+/// document with an Arweave copy). True when it was told now.
+async fn keep_for_arweave(
+    state: &AppState,
+    id: i64,
+    expiry: i64,
+    document: &Value,
+) -> ApiResult<bool> {
+    let step = format!("kept-arweave:{id}:{expiry}");
+    if step_done(state, &step).await? {
+        return Ok(false);
+    }
+    let Some(sha) = document["sha256"].as_str().and_then(parse_hash) else {
+        return Ok(false);
+    };
+    if let Some(account) = account_hex(&document["owner_wallet"]) {
+        let mut facts = document_facts(state, id, &sha, document).await?;
+        facts.insert(3, ("Retention ended".to_owned(), date(expiry)));
+        let tx = document["arweave"]["tx"]
+            .as_str()
+            .and_then(parse_hash)
+            .map_or_else(
+                || "requested, not yet posted".to_owned(),
+                |tx| sdv_arweave::b64url_encode(&tx),
+            );
+        facts.push(("Arweave transaction".to_owned(), tx));
+        facts.push((
+            "Kept".to_owned(),
+            "Arweave copies are permanent and cannot be deleted; the document is not deleted."
+                .to_owned(),
+        ));
+        notify(
+            state,
+            &step,
+            &account,
+            "retention_kept_arweave",
+            &format!("Document {id} is kept: its Arweave copy is permanent"),
+            facts,
+        )
+        .await?;
+    }
+    mark_done(state, &step, id).await?;
+    tracing::info!(
+        id,
+        expiry,
+        "retention ended; kept for its permanent Arweave copy"
+    );
+    Ok(true)
+}
+
 /// Asks the notification service to notify `account`, once per `key`. An account without a
 /// contact is not an error (`Ok(false)`): the notice is on-chain and in the indexer either way.
 async fn notify(
@@ -230,7 +309,15 @@ pub async fn pass(state: &AppState) -> ApiResult<Report> {
         ) else {
             continue;
         };
-        if document["arweave"]["tx"].is_string() || document["retention"] == "permanent" {
+        if document["retention"] == "permanent" {
+            continue;
+        }
+        if document["arweave"]["tx"].is_string() || document["arweave"]["requested"] == true {
+            // Arweave copies cannot be deleted: the document is kept, and its owner told so
+            // once its retention runs out.
+            if expiry <= now && keep_for_arweave(state, id, expiry, document).await? {
+                report.kept_arweave += 1;
+            }
             continue;
         }
         let key = format!("notice:{id}:{expiry}");
@@ -268,25 +355,8 @@ pub async fn pass(state: &AppState) -> ApiResult<Report> {
         let notice_step = format!("notified:{id}:{due}");
         if !step_done(state, &notice_step).await? {
             if let Some(account) = account_hex(&document["owner_wallet"]) {
-                let (name, uploaded) = upload_facts(state, &sha).await?;
-                let retention = document["retention"].as_str().unwrap_or_default();
-                let facts = vec![
-                    (
-                        "Document".to_owned(),
-                        name.unwrap_or_else(|| format!("document {id}")),
-                    ),
-                    (
-                        "Uploaded".to_owned(),
-                        uploaded
-                            .map_or_else(|| format!("block {}", document["minted_block"]), date),
-                    ),
-                    (
-                        "Retention policy".to_owned(),
-                        retention_words(retention).to_owned(),
-                    ),
-                    ("Scheduled deletion".to_owned(), date(due)),
-                    ("Token".to_owned(), id.to_string()),
-                ];
+                let mut facts = document_facts(state, id, &sha, document).await?;
+                facts.insert(3, ("Scheduled deletion".to_owned(), date(due)));
                 notify(
                     state,
                     &notice_step,

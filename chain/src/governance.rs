@@ -2,7 +2,7 @@
 
 use sdv_types::governance::{
     Error as GovernanceError, Proposal, ProposalCreated, ProposalId, ProposalKind, ProposalState,
-    Tier, TierParams,
+    ProviderSelection, ReplicationPolicy, Tier, TierParams,
 };
 use subxt::tx::Signer;
 
@@ -94,6 +94,17 @@ impl Governance {
     pub async fn tier_params(&self, tier: Tier) -> Result<TierParams> {
         self.query(CallData::message("tier_params").arg(&tier))
             .await
+    }
+
+    /// A tier's replication policy (Arweave on request, IPFS automatically).
+    pub async fn replication_policy(&self, tier: Tier) -> Result<ReplicationPolicy> {
+        self.query(CallData::message("replication_policy").arg(&tier))
+            .await
+    }
+
+    /// The storage providers in service.
+    pub async fn providers(&self) -> Result<ProviderSelection> {
+        self.query(CallData::message("providers")).await
     }
 }
 

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use sdv_arweave::{ans104::Bundle, b64url_decode, b64url_encode, client::Gateway};
 use sdv_node_config::accounts;
-use sdv_storage_client::protocol::{HolderRef, OBJECT_SOURCE_HEADER};
+use sdv_storage_client::{
+    client::GatewayClient,
+    protocol::{HolderRef, OBJECT_SOURCE_HEADER},
+};
 use sdv_system_tests::{
     archival::{ArchivalOptions, ArchivalProcess},
     arlocal::Arlocal,
@@ -241,6 +244,20 @@ async fn a_large_document_is_its_own_transaction_and_an_arweave_copy_outlives_it
     let permanent = upload_archived(&stack, &user, &[1024 * 1024], "permanent").await;
     // 300 KB kept 1 year, with an Arweave copy asked for.
     let yearly = upload_archived(&stack, &user, &[300 * 1024], "minimum").await;
+    // 50 KB kept 1 year, no Arweave copy: pinned on IPFS only, then deleted.
+    let plain = seal(50_000);
+    let plain_token = store(
+        &user.login(&stack).await,
+        &stack,
+        &user,
+        &plain,
+        "lease.pdf",
+        "other",
+        "minimum",
+    )
+    .await;
+    let plain_cid = sdv_ipfs::cid_from_bytes(&cid_on_chain(&ctx, plain_token).await);
+    assert!(ipfs.client().pin_ls(&plain_cid).await.unwrap());
     for (token, doc) in permanent.iter().chain(&yearly) {
         let row = archival
             .arweave_until(&format!("/v1/arweave/documents/{token}"), 120, |v| {
@@ -277,9 +294,36 @@ async fn a_large_document_is_its_own_transaction_and_an_arweave_copy_outlives_it
         "{refused}"
     );
 
-    // A year and 11 days later its retention has run out: the scheduler leaves it (S3 copy,
-    // Arweave copy, token) and tells the owner why.
+    // 345 days later the notices are due (the plain document's is recorded on-chain); 31 more
+    // days and the retention of both has run out. The scheduler deletes the plain document
+    // (S3, its IPFS pin, the token's copies) but leaves the Arweave one (S3 copy, Arweave
+    // copy, token) and tells the owner why.
+    ctx.move_clock_ahead(345 * 24 * 60 * 60).await;
+    indexed(
+        &stack,
+        plain_token,
+        |d| d["status"] == "deletion_scheduled",
+        "the notice",
+    )
+    .await;
     ctx.move_clock_ahead(376 * 24 * 60 * 60).await;
+    indexed(
+        &stack,
+        plain_token,
+        |d| d["status"] == "deleted",
+        "the deletion",
+    )
+    .await;
+    let unpinned = archival
+        .ipfs_until(&format!("/v1/ipfs/pins/{plain_token}"), 60, |v| {
+            v["state"] == "unpinned"
+        })
+        .await;
+    assert_eq!(unpinned["cid"], plain_cid.as_str());
+    assert!(
+        !ipfs.client().pin_ls(&plain_cid).await.unwrap(),
+        "the deleted document is unpinned"
+    );
     let mail = mail_containing(&stack, "is kept: its Arweave copy is permanent").await;
     assert!(
         mail.contains("Arweave copies are permanent and cannot be deleted"),
@@ -310,35 +354,55 @@ async fn a_large_document_is_its_own_transaction_and_an_arweave_copy_outlives_it
     assert_eq!(sha(&data), yearly_doc.sha256);
 }
 
+/// GETs document `token` from the storage service as `client`'s session; the answer's source
+/// header and body.
+async fn read_raw(
+    stack: &StorageStack,
+    client: &GatewayClient,
+    token: u64,
+) -> (u16, String, bytes::Bytes) {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/documents/{token}", stack.storage_api))
+        .bearer_auth(client.token().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let source = response
+        .headers()
+        .get(OBJECT_SOURCE_HEADER)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, source, response.bytes().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn an_institutional_document_is_read_through_ipfs_while_s3_is_down_and_lost_pins_come_back() {
+async fn with_s3_down_documents_are_read_from_ipfs_then_arweave_and_lost_pins_come_back() {
     let ctx = TestContext::new().await;
     let mut garage = GarageProcess::start();
-    let ipfs = IpfsNode::start().await;
+    let mut ipfs = IpfsNode::start().await;
     let arlocal = Arlocal::start().await;
-    let api_url = ipfs.api_url();
+    let (ipfs_url, arweave_url) = (ipfs.api_url(), arlocal.url());
     let stack = StorageStack::start_on(
         &ctx,
         garage.config(),
         &[
-            ("SDV_IPFS_API_URL", api_url.as_str()),
+            ("SDV_IPFS_API_URL", ipfs_url.as_str()),
+            ("SDV_ARWEAVE_URL", arweave_url.as_str()),
             ("SDV_FALLBACK_TIMEOUT_SECS", "10"),
         ],
     )
     .await;
     let owner = premium_user(&ctx, Tier::Institutional).await;
     let free = User::new(&ctx, accounts::bob()).await;
-    let mut options = ArchivalOptions::new(&arlocal.url(), &api_url);
+    let mut options = ArchivalOptions::new(&arweave_url, &ipfs_url);
     options.verify_interval_secs = 3;
+    options.bundle_interval_secs = 5;
     let archival = ArchivalProcess::start(&stack, &arlocal, options).await;
 
-    let doc = seal(3 * 1024 * 1024);
-    let token = submit(
-        &owner.login(&stack).await,
-        &request(&stack, &owner, &doc, HolderRef::Account),
-        &doc,
-    )
-    .await;
+    // 3 MB (its own Arweave transaction) and 20 KB (an item of a bundle), both pinned on IPFS.
+    let stored = upload_archived(&stack, &owner, &[3 * 1024 * 1024, 20_000], "standard").await;
+    let (token, doc) = (stored[0].0, &stored[0].1);
     let free_doc = seal(10_000);
     let free_token = submit(
         &free.login(&stack).await,
@@ -346,6 +410,17 @@ async fn an_institutional_document_is_read_through_ipfs_while_s3_is_down_and_los
         &free_doc,
     )
     .await;
+
+    // A Free owner cannot ask for an Arweave copy: refused before a byte is stored.
+    let mut permanent = request(&stack, &free, &free_doc, HolderRef::Account);
+    permanent.retention = "permanent".into();
+    let refused = free
+        .login(&stack)
+        .await
+        .create_upload(&permanent)
+        .await
+        .expect_err("no Arweave copies on the Free tier");
+    assert_eq!(api_code(&refused), (403, "arweave_not_allowed"));
 
     // The CID on-chain is the one the fixed parameters give for the ciphertext on any node.
     let binary = cid_on_chain(&ctx, token).await;
@@ -394,33 +469,45 @@ async fn an_institutional_document_is_read_through_ipfs_while_s3_is_down_and_los
     assert_eq!(repinned["state"], "pinned", "{repinned}");
     assert!(client.pin_ls(&cid).await.unwrap(), "pinned again");
 
-    // S3 goes down: the owner still reads the document, from IPFS, its sha256 checked.
+    // Both Arweave copies are on-chain and mined.
+    for (token, _) in &stored {
+        cid_on_chain(&ctx, *token).await;
+        arweave_on_chain(&ctx, *token, |_| true).await;
+    }
+    arlocal.mine(1).await;
+
+    // S3 goes down: the owner still reads the documents, from IPFS, their sha256 checked.
     garage.stop();
     let reader = owner.login(&stack).await;
-    let response = reqwest::Client::new()
-        .get(format!("{}/v1/documents/{token}", stack.storage_api))
-        .bearer_auth(reader.token().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()[OBJECT_SOURCE_HEADER], "ipfs");
-    assert_eq!(sha(&response.bytes().await.unwrap()), doc.sha256);
+    for (token, doc) in &stored {
+        let (status, source, body) = read_raw(&stack, &reader, *token).await;
+        assert_eq!((status, source.as_str()), (200, "ipfs"));
+        assert_eq!(sha(&body), doc.sha256);
+    }
     assert_eq!(owner.read_and_decrypt(&reader, token).await, doc.plaintext);
     // The Free document has no secondary copy: a clear 503.
     let bob = free.login(&stack).await;
-    let response = reqwest::Client::new()
-        .get(format!("{}/v1/documents/{free_token}", stack.storage_api))
-        .bearer_auth(bob.token().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 503);
-    let body: Value = response.json().await.unwrap();
+    let (status, _, body) = read_raw(&stack, &bob, free_token).await;
+    assert_eq!(status, 503);
+    let body: Value = serde_json::from_slice(&body).unwrap();
     assert!(
         body["error"].as_str().unwrap().contains("no CID recorded"),
         "{body}"
     );
+
+    // IPFS goes down too: the Arweave copies answer, the transaction's data and the bundle's
+    // item, each checked against the sha256 on-chain.
+    ipfs.stop().await;
+    for (token, doc) in &stored {
+        let (status, source, body) = read_raw(&stack, &reader, *token).await;
+        assert_eq!(
+            (status, source.as_str()),
+            (200, "arweave"),
+            "document {token}"
+        );
+        assert_eq!(sha(&body), doc.sha256);
+        assert_eq!(owner.read_and_decrypt(&reader, *token).await, doc.plaintext);
+    }
     garage.restart();
 }
 

@@ -1,10 +1,11 @@
 //! Arweave through `sdv-arweave` against a test's own arlocal: a large format-2 transaction
-//! goes from pending to confirmed and reads back byte for byte; an ANS-104 bundle reads back
+//! goes from pending to confirmed and reads back byte for byte; one beyond what gateways take
+//! inline is uploaded as headers and chunks and reads back too; an ANS-104 bundle reads back
 //! and its items verify (and are served by their own ids); forged items fail verification;
 //! an unfunded wallet is refused. The harness mines; the client never does.
 
 use sdv_arweave::ans104::{Bundle, DataItem};
-use sdv_arweave::client::{Gateway, TxStatus};
+use sdv_arweave::client::{Gateway, TxStatus, MAX_INLINE_DATA};
 use sdv_arweave::tx::Transaction;
 use sdv_arweave::wallet::Wallet;
 use sdv_arweave::{BundleError, Error, Tag};
@@ -95,6 +96,51 @@ async fn large_transaction_is_pending_then_confirmed_and_reads_back_identical() 
         gateway.balance(&wallet.address()).await.unwrap(),
         FUNDS - tx.reward
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chunked_upload_is_confirmed_and_reads_back_identical() {
+    // Given a funded wallet on a fresh arlocal, and 20 MiB + 12345 bytes: more than gateways
+    // take inline (arlocal: 12 MB of data, 15 MB of JSON), 81 chunks, the last two
+    // rebalanced. (arlocal serves a chunked transaction's data as its distinct chunks, so
+    // the data must not repeat a chunk: this pattern's period, 251, is prime to 256 KiB.)
+    let arlocal = Arlocal::start().await;
+    let gateway = Gateway::new(&arlocal.url()).unwrap();
+    let wallet = funded_wallet(&arlocal).await;
+    let data = pattern(20 * 1024 * 1024 + 12345, 4);
+    assert!(data.len() > MAX_INLINE_DATA);
+    let tags = vec![Tag::new("Content-Type", "application/octet-stream")];
+    let tx = signed(&gateway, &wallet, data.clone(), tags).await;
+
+    // When it is uploaded: the headers without data to `/tx`, then each chunk to `/chunk`.
+    gateway
+        .upload(&tx)
+        .await
+        .expect("arlocal accepts the headers and every chunk");
+
+    // Then it is pending, confirmed once a block is mined, and charged.
+    assert_eq!(gateway.status(&tx.id).await.unwrap(), TxStatus::Pending);
+    arlocal.mine(1).await;
+    assert!(matches!(
+        gateway.status(&tx.id).await.unwrap(),
+        TxStatus::Confirmed { .. }
+    ));
+    assert_eq!(
+        gateway.balance(&wallet.address()).await.unwrap(),
+        FUNDS - tx.reward
+    );
+
+    // And its data, put together from the chunks, reads back byte for byte, under headers
+    // that are the ones signed.
+    let read = gateway.data(&tx.id).await.unwrap();
+    assert_eq!(read.len(), data.len());
+    assert!(read[..] == data[..], "the data read back differs");
+    let headers = Transaction::from_json(&gateway.tx(&tx.id).await.unwrap()).unwrap();
+    assert_eq!(headers.data_root, tx.data_root);
+    assert_eq!(headers.data_size, data.len() as u64);
+    headers
+        .verify()
+        .expect("the stored headers carry a valid signature");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -216,6 +216,9 @@ struct ReplicationQuery {
     after: Option<i64>,
     /// Refused: this list pages with `after`, which holds still while the list shrinks.
     offset: Option<i64>,
+    /// Only documents changed in a block after this one (a follower's cursor: the `at_block`
+    /// of its previous pass).
+    updated_after_block: Option<i64>,
 }
 
 /// Documents that need work from the archival service, by token id, after `after`:
@@ -250,17 +253,19 @@ async fn replication(
             "status <> 'deleted' AND ipfs_cid IS NULL AND COALESCE(
                  (SELECT t.tier FROM account_tiers t
                   WHERE t.owner_kind = documents.owner_kind AND t.owner = documents.owner),
-                 'free') = ANY($3)"
+                 'free') = ANY($4)"
         }
         _ => "status = 'deleted'",
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM documents WHERE token_id > $1 AND {filter}
+        "SELECT {COLUMNS} FROM documents
+         WHERE token_id > $1 AND updated_block > $3 AND {filter}
          ORDER BY token_id LIMIT $2"
     );
     let mut select = sqlx::query(&sql)
         .bind(query.after.unwrap_or(-1))
-        .bind(limit);
+        .bind(limit)
+        .bind(query.updated_after_block.unwrap_or(-1));
     if need == "ipfs" {
         select = select.bind(ipfs_auto_tiers(&mut s.tx).await?);
     }
@@ -271,6 +276,7 @@ async fn replication(
         "items": items,
         "limit": limit,
         "after": query.after,
+        "updated_after_block": query.updated_after_block,
     })))
 }
 
@@ -614,6 +620,15 @@ mod tests {
         assert_eq!(work_list(&pool, "need=arweave").await, [1]);
         assert_eq!(work_list(&pool, "need=arweave_unconfirmed").await, [2, 6]);
         assert_eq!(work_list(&pool, "need=deleted").await, [4]);
+        // A follower's cursor: document 4 was deleted in block 5.
+        assert_eq!(
+            work_list(&pool, "need=deleted&updated_after_block=4").await,
+            [4]
+        );
+        assert_eq!(
+            work_list(&pool, "need=deleted&updated_after_block=5").await,
+            Vec::<i64>::new()
+        );
         // Free owners are not pinned on IPFS.
         assert_eq!(work_list(&pool, "need=ipfs").await, Vec::<i64>::new());
 

@@ -66,6 +66,12 @@ CREATE TABLE archival_ipfs (
 );
 CREATE INDEX archival_ipfs_by_state ON archival_ipfs (state, next_attempt_ms);
 
+-- How far each follower of the indexer got: the indexer's block of its last complete pass.
+CREATE TABLE archival_cursors (
+    name   TEXT   PRIMARY KEY,
+    block  BIGINT NOT NULL
+);
+
 -- When each periodic task last ran.
 CREATE TABLE archival_schedule (
     task     TEXT   PRIMARY KEY,

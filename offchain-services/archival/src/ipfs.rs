@@ -18,7 +18,10 @@
 //! While the node or S3 is down, the work keeps its attempts, last error and next attempt
 //! (5 s, doubling, at most 10 minutes) and nothing is lost.
 
+use std::sync::{Arc, Mutex};
+
 use anyhow::Context;
+use futures::StreamExt;
 use sdv_types::document::Replica;
 use sha2::{Digest, Sha256};
 
@@ -84,15 +87,44 @@ fn hash32(bytes: &[u8]) -> anyhow::Result<[u8; 32]> {
     <[u8; 32]>::try_from(bytes).context("a stored sha256 is not 32 bytes")
 }
 
-/// Adds the ciphertext from S3 to the node (pinned); its CID.
+/// Streams the ciphertext from S3 into the node (pinned) and returns its CID. The bytes are
+/// hashed on their way through: content that does not match the document's sha256 is unpinned
+/// again and refused.
 async fn add_from_s3(state: &AppState, sha256: &[u8; 32]) -> anyhow::Result<String> {
-    let data = state.ciphertext(sha256).await?;
-    let len = data.len() as u64;
+    let key = sdv_storage::s3::doc_key(sha256);
+    let (size, body) = state
+        .bucket()
+        .get(&key)
+        .await?
+        .with_context(|| format!("S3 has no object {key}"))?;
+    let hasher = Arc::new(Mutex::new((Sha256::new(), 0_u64)));
+    let seen = hasher.clone();
+    let stream = futures::stream::unfold(body, |mut body| async move {
+        body.next()
+            .await
+            .map(|chunk| (chunk.map_err(std::io::Error::other), body))
+    })
+    .map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            let mut seen = seen.lock().expect("the hasher");
+            seen.0.update(bytes);
+            seen.1 += bytes.len() as u64;
+        }
+        chunk
+    });
     let added = state
         .ipfs()
-        .add(data, Some(len))
+        .add_stream(stream, Some(size))
         .await
         .context("adding the ciphertext to the IPFS node")?;
+    let (digest, len) = {
+        let mut seen = hasher.lock().expect("the hasher");
+        (std::mem::take(&mut seen.0).finalize(), seen.1)
+    };
+    if digest.as_slice() != sha256 || len != size {
+        let _ = state.ipfs().pin_rm(&added.cid).await;
+        anyhow::bail!("the S3 object {key} does not match its sha256; not pinned");
+    }
     Ok(added.cid)
 }
 
@@ -155,27 +187,29 @@ async fn failed(state: &AppState, token_id: i64, error: &anyhow::Error) -> anyho
     Ok(())
 }
 
+/// Unpins the documents deleted since the last pass (the indexer's blocks after the cursor
+/// `ipfs-deleted`); the cursor moves only when every one of them was unpinned.
 async fn unpin_deleted(state: &AppState) -> anyhow::Result<()> {
-    let pinned: Vec<i64> = sqlx::query_scalar(
-        "SELECT token_id FROM archival_ipfs WHERE state IN ('pinned', 'queued')",
-    )
-    .fetch_all(state.pool())
-    .await?;
-    if pinned.is_empty() {
-        return Ok(());
-    }
-    for document in state.indexer_list("deleted").await? {
+    const CURSOR: &str = "ipfs-deleted";
+    let since = state.cursor(CURSOR).await?;
+    let (deleted, at_block) = state.indexer_changes("deleted", since).await?;
+    let mut complete = true;
+    for document in deleted {
         let token_id = document.token_id as i64;
-        if !pinned.contains(&token_id) {
+        let pin: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT state, cid FROM archival_ipfs WHERE token_id = $1")
+                .bind(token_id)
+                .fetch_optional(state.pool())
+                .await?;
+        let Some((pin_state, cid)) = pin else {
+            continue;
+        };
+        if pin_state == "unpinned" {
             continue;
         }
-        let cid: Option<String> =
-            sqlx::query_scalar("SELECT cid FROM archival_ipfs WHERE token_id = $1")
-                .bind(token_id)
-                .fetch_one(state.pool())
-                .await?;
         if let Some(cid) = &cid {
             if let Err(e) = state.ipfs().pin_rm(cid).await {
+                complete = false;
                 failed(state, token_id, &anyhow::Error::new(e).context("unpinning")).await?;
                 continue;
             }
@@ -189,6 +223,9 @@ async fn unpin_deleted(state: &AppState) -> anyhow::Result<()> {
         .execute(state.pool())
         .await?;
         tracing::info!(token_id, cid = ?cid, "the document was deleted; unpinned");
+    }
+    if complete {
+        state.set_cursor(CURSOR, at_block).await?;
     }
     Ok(())
 }
@@ -272,10 +309,27 @@ async fn check(
     if !state.ipfs().pin_ls(cid).await? {
         return Ok(Some("not pinned"));
     }
-    match state.ipfs().cat(cid, state.config().ipfs_timeout).await {
-        Ok(data) if Sha256::digest(&data).as_slice() == sha256 => Ok(None),
-        Ok(_) => Ok(Some("the content does not match the document's sha256")),
-        Err(e) if e.is_unreachable() => Err(e.into()),
-        Err(_) => Ok(Some("not retrievable")),
+    let stream = match state
+        .ipfs()
+        .cat_stream(cid, state.config().ipfs_timeout)
+        .await
+    {
+        Ok(stream) => stream,
+        Err(e) if e.is_unreachable() => return Err(e.into()),
+        Err(_) => return Ok(Some("not retrievable")),
+    };
+    let mut stream = std::pin::pin!(stream);
+    let mut hasher = Sha256::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(bytes) => hasher.update(&bytes),
+            Err(e) if e.is_unreachable() => return Err(e.into()),
+            Err(_) => return Ok(Some("not retrievable")),
+        }
+    }
+    if hasher.finalize().as_slice() == sha256 {
+        Ok(None)
+    } else {
+        Ok(Some("the content does not match the document's sha256"))
     }
 }

@@ -143,13 +143,25 @@ impl AppState {
 
     /// Every document of the indexer's work list `need` (`arweave`, `ipfs`, `deleted`, ...).
     pub async fn indexer_list(&self, need: &str) -> anyhow::Result<Vec<IndexedDocument>> {
+        Ok(self.indexer_changes(need, None).await?.0)
+    }
+
+    /// The documents of the indexer's work list `need` changed after block `since` (all when
+    /// `None`), and the block the indexer answered at: the cursor of the next call.
+    pub async fn indexer_changes(
+        &self,
+        need: &str,
+        since: Option<i64>,
+    ) -> anyhow::Result<(Vec<IndexedDocument>, i64)> {
         const PAGE: usize = 500;
         let mut documents = Vec::new();
         let mut after = -1_i64;
+        let mut at_block = None;
         loop {
             let url = format!(
-                "{}/documents/replication?need={need}&after={after}&limit={PAGE}",
-                self.config().indexer_url
+                "{}/documents/replication?need={need}&after={after}&limit={PAGE}&updated_after_block={}",
+                self.config().indexer_url,
+                since.unwrap_or(-1)
             );
             let body: Value = self
                 .inner
@@ -162,6 +174,8 @@ impl AppState {
                 .json()
                 .await
                 .context("reading the indexer's answer")?;
+            // The first page's block: what later pages add changed after it and is seen again.
+            let at = *at_block.get_or_insert(body["at_block"].as_i64().unwrap_or(-1));
             let items = body["data"]["items"]
                 .as_array()
                 .cloned()
@@ -174,9 +188,32 @@ impl AppState {
                 documents.push(document);
             }
             if count < PAGE {
-                return Ok(documents);
+                return Ok((documents, at));
             }
         }
+    }
+
+    /// The cursor `name` (the indexer's block of the last complete pass), if any.
+    pub async fn cursor(&self, name: &str) -> anyhow::Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT block FROM archival_cursors WHERE name = $1")
+                .bind(name)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// Moves the cursor `name` to `block`.
+    pub async fn set_cursor(&self, name: &str, block: i64) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO archival_cursors (name, block) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET block = EXCLUDED.block",
+        )
+        .bind(name)
+        .bind(block)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Enqueues `record_replica(token_id, replica)` in the attestor's outbox once under `key`;

@@ -3,17 +3,48 @@
 //! It reads what it needs to build a transaction (anchor, price), posts transactions, and
 //! reads their status and data. It never mines: on `arlocal`, mining is the test
 //! harness's job.
+//!
+//! # Posting
+//!
+//! [`Gateway::upload`] is how a transaction is sent. It does what arweave-js
+//! `transactions.post` (its `TransactionUploader`) does: data of at most
+//! [`MAX_INLINE_DATA`] (one chunk) travels inline in `POST /tx` ([`Gateway::post`]); larger
+//! data goes as the headers to `POST /tx` ([`Transaction::to_header_json`]), then as each
+//! chunk with its proof to `POST /chunk`, in order. Gateways refuse inline data beyond about
+//! 12 MiB, so [`Gateway::post`] alone cannot send large transactions.
+
+use std::time::Duration;
 
 use bytes::Bytes;
+use reqwest::header::CONTENT_TYPE;
 use reqwest::StatusCode;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use crate::merkle::{self, TransactionChunks};
 use crate::tx::Transaction;
 use crate::{b64url_decode, b64url_encode, Error, Result, TxId};
 
 /// The longest gateway body kept in an [`Error::Gateway`].
 const MAX_ERROR_BODY: usize = 1024;
+
+/// The most data [`Gateway::upload`] sends inline in `POST /tx`: one chunk
+/// ([`merkle::MAX_CHUNK_SIZE`], 256 KiB).
+///
+/// arweave-js `TransactionUploader` puts the data in the `/tx` body only when it is at most
+/// `MAX_CHUNKS_IN_BODY = 1` chunk, and uploads anything larger to `/chunk`. Data of at most
+/// 256 KiB is exactly one chunk (256 KiB makes one full chunk and an empty one, which is never
+/// uploaded). Gateways accept inline data up to about 12 MiB (arlocal: 12 MB of data in a
+/// JSON body of at most 15 MB), which [`Gateway::post`] is limited to.
+pub const MAX_INLINE_DATA: usize = merkle::MAX_CHUNK_SIZE;
+
+/// How many times [`Gateway::upload`] sends a chunk before it gives up on a transport error,
+/// a 5xx or a 429.
+pub const CHUNK_ATTEMPTS: u32 = 4;
+
+/// The pause before a chunk's first retry; it doubles before each further one (250 ms,
+/// 500 ms, 1 s).
+const CHUNK_RETRY_DELAY: Duration = Duration::from_millis(250);
 
 /// A gateway's `/info`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -136,14 +167,45 @@ impl Gateway {
     /// [`Error::Gateway`] with the gateway's status and body when it refuses (e.g. an
     /// unfunded wallet, a bad signature), [`Error::Http`] when it cannot be reached.
     pub async fn post(&self, tx: &Transaction) -> Result<()> {
-        let path = "/tx";
-        let response = self
-            .http
-            .post(self.url(path))
-            .json(&tx.to_json())
-            .send()
-            .await?;
-        check_status("POST", path, response).await?;
+        self.post_json("/tx", &tx.to_json()).await
+    }
+
+    /// Posts `tx` with its data as arweave-js does: inline ([`Gateway::post`]) when the data
+    /// is at most [`MAX_INLINE_DATA`]; otherwise the headers
+    /// ([`Transaction::to_header_json`]) to `POST /tx`, then every chunk of
+    /// [`merkle::transaction_chunks`], in order, to `POST /chunk` as
+    /// `{"data_root", "data_size", "data_path", "offset", "chunk"}` (binary fields in
+    /// base64url, numbers as decimal strings, `offset` that of the chunk's last byte).
+    ///
+    /// A chunk that fails in transport, or gets a 5xx or a 429, is sent again after a pause
+    /// (250 ms, doubling), up to [`CHUNK_ATTEMPTS`] times in all. Sending a chunk twice is
+    /// harmless: nodes keep one copy, arlocal serves one.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DataRootMismatch`], before anything is sent, when `tx.data` is not the data
+    /// that `data_size` (and, for chunked data, `data_root`) describe, e.g. for headers read
+    /// back from a gateway. The errors of [`Gateway::post`] for the inline post or the
+    /// headers. [`Error::ChunkUpload`] naming the chunk and holding the gateway's answer when
+    /// a chunk is refused (a 4xx other than 429) or fails every attempt; the headers are in
+    /// then, and the transaction only gets its data once every chunk is.
+    pub async fn upload(&self, tx: &Transaction) -> Result<()> {
+        if tx.data.len() as u64 != tx.data_size {
+            return Err(Error::DataRootMismatch);
+        }
+        if tx.data.len() <= MAX_INLINE_DATA {
+            return self.post(tx).await;
+        }
+        let chunks = merkle::transaction_chunks(&tx.data);
+        if chunks.data_root[..] != tx.data_root[..] {
+            return Err(Error::DataRootMismatch);
+        }
+        self.post_json("/tx", &tx.to_header_json()).await?;
+        let count = chunks.chunks.len();
+        for index in 0..count {
+            let body = chunk_body(tx, &chunks, index);
+            self.post_chunk(index, count, body).await?;
+        }
         Ok(())
     }
 
@@ -211,6 +273,48 @@ impl Gateway {
         format!("{}{path}", self.base_url)
     }
 
+    async fn post_json(&self, path: &str, body: &Value) -> Result<()> {
+        let response = self.http.post(self.url(path)).json(body).send().await?;
+        check_status("POST", path, response).await?;
+        Ok(())
+    }
+
+    /// `POST /chunk` of the chunk `index` (of `count`), retried as [`Gateway::upload`] says.
+    async fn post_chunk(&self, index: usize, count: usize, body: Bytes) -> Result<()> {
+        let path = "/chunk";
+        let mut delay = CHUNK_RETRY_DELAY;
+        let mut attempts = 1;
+        loop {
+            let sent = self
+                .http
+                .post(self.url(path))
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone())
+                .send()
+                .await;
+            let result = match sent {
+                Ok(response) => check_status("POST", path, response).await.map(drop),
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) if attempts < CHUNK_ATTEMPTS && is_transient(&e) => {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempts += 1;
+                }
+                Err(e) => {
+                    return Err(Error::ChunkUpload {
+                        index,
+                        count,
+                        attempts,
+                        source: Box::new(e),
+                    })
+                }
+            }
+        }
+    }
+
     async fn get_ok(&self, path: &str) -> Result<Bytes> {
         let response = self.http.get(self.url(path)).send().await?;
         check_status("GET", path, response).await
@@ -246,6 +350,32 @@ async fn check_status(
     })
 }
 
+/// The JSON of `POST /chunk` for chunk `index` of `tx`, as arweave-js `Transaction.getChunk`
+/// builds it.
+fn chunk_body(tx: &Transaction, chunks: &TransactionChunks, index: usize) -> Bytes {
+    let chunk = &chunks.chunks[index];
+    let proof = &chunks.proofs[index];
+    // The ranges come from `tx.data`'s own chunking, so they lie within it.
+    let bytes = &tx.data[chunk.min_byte_range as usize..chunk.max_byte_range as usize];
+    let body = json!({
+        "data_root": b64url_encode(&chunks.data_root),
+        "data_size": tx.data_size.to_string(),
+        "data_path": b64url_encode(&proof.proof),
+        "offset": proof.offset.to_string(),
+        "chunk": b64url_encode(bytes),
+    });
+    Bytes::from(body.to_string())
+}
+
+/// Whether sending again may help: transport errors, 5xx and 429 (too many requests).
+fn is_transient(error: &Error) -> bool {
+    match error {
+        Error::Http(_) => true,
+        Error::Gateway { status, .. } => *status >= 500 || *status == 429,
+        _ => false,
+    }
+}
+
 fn parse_winston(path: &str, body: &str) -> Result<u128> {
     body.trim().parse().map_err(|_| {
         unexpected(
@@ -278,6 +408,8 @@ fn check_segment(address: &str) -> Result<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wallet::tests::test_wallet;
+    use std::sync::{Arc, Mutex};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
@@ -317,6 +449,120 @@ mod tests {
             }
         });
         Gateway::new(&url).unwrap()
+    }
+
+    /// A request as a [`scripted_gateway`] received it.
+    #[derive(Debug, Clone)]
+    struct Received {
+        method: String,
+        path: String,
+        body: Vec<u8>,
+    }
+
+    impl Received {
+        fn json(&self) -> Value {
+            serde_json::from_slice(&self.body).unwrap()
+        }
+    }
+
+    /// What a [`scripted_gateway`] does with a request.
+    enum Answer {
+        /// Answers with this status and body.
+        Status(u16, &'static str),
+        /// Closes the connection without answering.
+        Hang,
+    }
+
+    type Script = dyn Fn(usize, &Received) -> Answer + Send + Sync;
+
+    /// A gateway on loopback that reads every request whole (headers and body), records it
+    /// and answers what `script` says for the n-th request (from 0). Returns the client and
+    /// the record.
+    async fn scripted_gateway(
+        script: impl Fn(usize, &Received) -> Answer + Send + Sync + 'static,
+    ) -> (Gateway, Arc<Mutex<Vec<Received>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let record = received.clone();
+        let script: Arc<Script> = Arc::new(script);
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (record, script) = (record.clone(), script.clone());
+                tokio::spawn(serve_scripted(socket, record, script));
+            }
+        });
+        (Gateway::new(&url).unwrap(), received)
+    }
+
+    /// Serves the requests of one connection for [`scripted_gateway`].
+    async fn serve_scripted(
+        mut socket: tokio::net::TcpStream,
+        record: Arc<Mutex<Vec<Received>>>,
+        script: Arc<Script>,
+    ) {
+        let mut buffer = Vec::new();
+        let mut read = [0u8; 64 * 1024];
+        loop {
+            let end = loop {
+                if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break at + 4;
+                }
+                match socket.read(&mut read).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buffer.extend_from_slice(&read[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+            let length: usize = head
+                .lines()
+                .filter_map(|line| line.split_once(':'))
+                .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+                .map_or(0, |(_, value)| value.trim().parse().unwrap());
+            while buffer.len() < end + length {
+                match socket.read(&mut read).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => buffer.extend_from_slice(&read[..n]),
+                }
+            }
+            let mut line = head.lines().next().unwrap_or("").split(' ');
+            let request = Received {
+                method: line.next().unwrap_or("").to_owned(),
+                path: line.next().unwrap_or("").to_owned(),
+                body: buffer[end..end + length].to_vec(),
+            };
+            buffer.drain(..end + length);
+            let answer = {
+                let mut record = record.lock().unwrap();
+                let answer = script(record.len(), &request);
+                record.push(request);
+                answer
+            };
+            let Answer::Status(status, body) = answer else {
+                return;
+            };
+            let response = format!(
+                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            if socket.write_all(response.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// A transaction signed over `len` bytes of `i % 251`.
+    fn signed(len: usize) -> Transaction {
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        Transaction::sign(&test_wallet(), data, vec![], vec![9; 48], 1).unwrap()
+    }
+
+    fn paths(received: &Mutex<Vec<Received>>) -> Vec<String> {
+        let received = received.lock().unwrap();
+        received
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
     }
 
     const ID: TxId = [1; 32];
@@ -403,6 +649,190 @@ mod tests {
             gateway.data(&ID).await,
             Err(Error::Gateway { status: 404, .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn data_of_one_chunk_is_posted_inline() {
+        // Given a gateway that accepts everything.
+        let (gateway, received) = scripted_gateway(|_, _| Answer::Status(200, "OK")).await;
+
+        // When transactions of 1000 bytes and of exactly one chunk (256 KiB) are uploaded.
+        for len in [1000, MAX_INLINE_DATA] {
+            let tx = signed(len);
+            gateway.upload(&tx).await.unwrap();
+
+            // Then each is one `POST /tx` with its data inline.
+            let last = received.lock().unwrap().last().unwrap().clone();
+            assert_eq!(last.json(), tx.to_json(), "{len} bytes");
+        }
+        assert_eq!(paths(&received), ["POST /tx", "POST /tx"]);
+    }
+
+    #[tokio::test]
+    async fn larger_data_is_posted_as_headers_then_chunks_in_order() {
+        // Given a gateway that accepts everything, and 600,000 bytes: three chunks.
+        let (gateway, received) = scripted_gateway(|_, _| Answer::Status(200, "{}")).await;
+        let tx = signed(600_000);
+
+        // When the transaction is uploaded.
+        gateway.upload(&tx).await.unwrap();
+
+        // Then the headers go first, without data, and the chunks follow in order, each as
+        // arweave-js `getChunk` sends it.
+        assert_eq!(
+            paths(&received),
+            ["POST /tx", "POST /chunk", "POST /chunk", "POST /chunk"]
+        );
+        let received = received.lock().unwrap();
+        let header = received[0].json();
+        assert_eq!(header, tx.to_header_json());
+        assert_eq!(header["data"], "");
+        assert_eq!(header["data_size"], "600000");
+        let chunks = merkle::transaction_chunks(&tx.data);
+        let mut data = Vec::new();
+        for (index, request) in received[1..].iter().enumerate() {
+            let chunk = request.json();
+            let fields: Vec<&str> = chunk
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                fields,
+                ["chunk", "data_path", "data_root", "data_size", "offset"]
+            );
+            assert_eq!(chunk["data_root"], b64url_encode(&tx.data_root));
+            assert_eq!(chunk["data_size"], "600000");
+            let offset = chunks.proofs[index].offset;
+            assert_eq!(chunk["offset"], offset.to_string());
+            assert_eq!(
+                chunk["data_path"],
+                b64url_encode(&chunks.proofs[index].proof)
+            );
+            let bytes = b64url_decode(chunk["chunk"].as_str().unwrap()).unwrap();
+            data.extend_from_slice(&bytes);
+            assert_eq!(
+                data.len() as u64,
+                offset + 1,
+                "chunk {index} ends at its offset"
+            );
+        }
+        assert_eq!(data, tx.data);
+    }
+
+    #[tokio::test]
+    async fn transient_chunk_failures_are_retried() {
+        // Given a gateway that fails the first attempt of the second chunk with a 503 and
+        // the second by dropping the connection.
+        let (gateway, received) = scripted_gateway(|n, _| match n {
+            2 => Answer::Status(503, "timeout"),
+            3 => Answer::Hang,
+            _ => Answer::Status(200, "{}"),
+        })
+        .await;
+        let tx = signed(600_000);
+
+        // When the transaction is uploaded, it succeeds.
+        gateway.upload(&tx).await.unwrap();
+
+        // Then the second chunk was sent three times, the same each time.
+        let received = received.lock().unwrap();
+        assert_eq!(received.len(), 1 + 3 + 2);
+        assert_eq!(received[2].body, received[3].body);
+        assert_eq!(received[3].body, received[4].body);
+        assert_eq!(received[4].json()["offset"], "524287");
+        assert_eq!(received[5].json()["offset"], "599999");
+    }
+
+    #[tokio::test]
+    async fn refused_chunk_is_an_error_naming_it() {
+        // Given a gateway that refuses the second chunk.
+        let (gateway, received) = scripted_gateway(|n, _| match n {
+            2 => Answer::Status(400, r#"{"error":"invalid_proof"}"#),
+            _ => Answer::Status(200, "{}"),
+        })
+        .await;
+
+        // When a transaction of three chunks is uploaded.
+        let refused = gateway.upload(&signed(600_000)).await.unwrap_err();
+
+        // Then the error names the chunk and holds the gateway's answer; the chunk was not
+        // sent again and the third not at all.
+        let message = refused.to_string();
+        match refused {
+            Error::ChunkUpload {
+                index: 1,
+                count: 3,
+                attempts: 1,
+                source,
+            } => assert!(
+                matches!(
+                    *source,
+                    Error::Gateway { method: "POST", status: 400, ref path, ref body }
+                        if path == "/chunk" && body.contains("invalid_proof")
+                ),
+                "{source:?}"
+            ),
+            other => panic!("expected a chunk error, got {other:?}"),
+        }
+        assert!(
+            message.contains("chunk 1 of 3") && message.contains("invalid_proof"),
+            "{message}"
+        );
+        assert_eq!(received.lock().unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn chunk_failing_every_attempt_gives_up() {
+        // Given a gateway whose `/chunk` always fails with a 500.
+        let (gateway, received) = scripted_gateway(|_, request| {
+            if request.path == "/chunk" {
+                Answer::Status(500, "disk full")
+            } else {
+                Answer::Status(200, "OK")
+            }
+        })
+        .await;
+
+        // When a transaction of two chunks is uploaded, the first chunk is tried
+        // `CHUNK_ATTEMPTS` times and the upload stops there.
+        let error = gateway.upload(&signed(MAX_INLINE_DATA + 1)).await;
+        assert!(
+            matches!(
+                &error,
+                Err(Error::ChunkUpload { index: 0, count: 2, attempts: CHUNK_ATTEMPTS, source })
+                    if matches!(**source, Error::Gateway { status: 500, .. })
+            ),
+            "{error:?}"
+        );
+        assert_eq!(received.lock().unwrap().len(), 1 + CHUNK_ATTEMPTS as usize);
+    }
+
+    #[tokio::test]
+    async fn headers_without_their_data_are_not_uploaded() {
+        // Given a transaction whose data is missing (headers read back) or not its own.
+        let (gateway, received) = scripted_gateway(|_, _| Answer::Status(200, "{}")).await;
+        let tx = signed(600_000);
+        let headers = Transaction {
+            data: Bytes::new(),
+            ..tx.clone()
+        };
+        let mut other = tx.data.to_vec();
+        other[0] ^= 1;
+        let forged = Transaction {
+            data: other.into(),
+            ..tx
+        };
+
+        // Then neither is uploaded, and nothing is sent.
+        for tx in [headers, forged] {
+            assert!(matches!(
+                gateway.upload(&tx).await,
+                Err(Error::DataRootMismatch)
+            ));
+        }
+        assert!(received.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -88,6 +88,20 @@ pub enum Error {
         /// The response body (truncated to 1 KiB).
         body: String,
     },
+    /// [`crate::client::Gateway::upload`] could not upload a chunk: the gateway refused it
+    /// (a 4xx other than 429), or every one of the attempts failed in transport, with a 5xx
+    /// or with a 429. The headers were posted already.
+    #[error("chunk {index} of {count} not uploaded after {attempts} attempt(s): {source}")]
+    ChunkUpload {
+        /// The chunk's position, from 0.
+        index: usize,
+        /// The number of chunks of the transaction.
+        count: usize,
+        /// How many times it was sent.
+        attempts: u32,
+        /// The last failure: [`Error::Gateway`] with the gateway's answer, or [`Error::Http`].
+        source: Box<Error>,
+    },
     /// The gateway answered 2xx with something this client does not understand.
     #[error("unexpected answer to {path}: {reason}")]
     UnexpectedResponse {

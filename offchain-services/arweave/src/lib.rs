@@ -13,7 +13,7 @@
 //! - [`ans104`]: ANS-104 [`ans104::DataItem`]s (signature type 1, Arweave) and
 //!   [`ans104::Bundle`]s of them.
 //! - [`client`]: [`client::Gateway`], the HTTP client of a gateway: anchor, price, balance,
-//!   posting, status and data.
+//!   uploading (inline or chunk by chunk), status and data.
 //!
 //! # Archiving data, step by step
 //!
@@ -23,8 +23,10 @@
 //!    the payload.
 //! 3. Ask the gateway for an anchor ([`client::Gateway::tx_anchor`]) and the price of the
 //!    payload ([`client::Gateway::price`]).
-//! 4. [`tx::Transaction::sign`] the payload; [`client::Gateway::post`] it (the data travels
-//!    inline in the `POST /tx` body, which gateways accept up to about 12 MiB).
+//! 4. [`tx::Transaction::sign`] the payload; [`client::Gateway::upload`] it: data of at most
+//!    [`client::MAX_INLINE_DATA`] (256 KiB, one chunk) travels inline in the `POST /tx` body
+//!    ([`client::Gateway::post`], which gateways accept up to about 12 MiB); larger data goes
+//!    as the headers to `POST /tx`, then chunk by chunk to `POST /chunk`.
 //! 5. Poll [`client::Gateway::status`] until the transaction is
 //!    [`client::TxStatus::Confirmed`] with enough confirmations. This crate never mines; on
 //!    `arlocal` that is the test harness's job.

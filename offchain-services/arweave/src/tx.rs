@@ -4,7 +4,9 @@
 //! [`crate::merkle`]); the signature covers
 //! `deepHash(["2", owner, target, quantity, reward, last_tx, [[name, value], ...], data_size, data_root])`,
 //! as arweave-js `Transaction.getSignatureData` builds it, and the id is sha256(signature).
-//! The data itself travels inline in the JSON of `POST /tx` ([`Transaction::to_json`]).
+//! The data itself travels inline in the JSON of `POST /tx` ([`Transaction::to_json`]), or
+//! the headers go without it ([`Transaction::to_header_json`]) and the data follows chunk by
+//! chunk ([`crate::client::Gateway::upload`]).
 
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -163,6 +165,18 @@ impl Transaction {
     /// The transaction in the gateway's JSON form (`POST /tx`): binary fields and the data in
     /// base64url, numbers as decimal strings, `format` as the number 2.
     pub fn to_json(&self) -> Value {
+        self.json_with_data(&self.data)
+    }
+
+    /// The transaction's headers in the gateway's JSON form: [`Transaction::to_json`] with
+    /// `data` the empty string, `data_root` and `data_size` kept. This is what arweave-js
+    /// `TransactionUploader` posts to `/tx` before uploading the data to `/chunk`; the
+    /// signature does not cover the data, so it still verifies.
+    pub fn to_header_json(&self) -> Value {
+        self.json_with_data(&[])
+    }
+
+    fn json_with_data(&self, data: &[u8]) -> Value {
         let tags: Vec<Value> = self
             .tags
             .iter()
@@ -176,7 +190,7 @@ impl Transaction {
             "tags": tags,
             "target": b64url_encode(&self.target),
             "quantity": self.quantity.to_string(),
-            "data": b64url_encode(&self.data),
+            "data": b64url_encode(data),
             "data_size": self.data_size.to_string(),
             "data_root": b64url_encode(&self.data_root),
             "reward": self.reward.to_string(),
@@ -317,6 +331,30 @@ mod tests {
         assert_eq!(json["target"], "");
         assert_eq!(json["data"], b64url_encode(b"hello arweave"));
         assert_eq!(Transaction::from_json(&json).unwrap(), tx);
+    }
+
+    #[test]
+    fn header_json_is_the_transaction_without_its_data() {
+        let tx = signed(b"hello arweave");
+        let header = tx.to_header_json();
+        assert_eq!(header["data"], "");
+        assert_eq!(header["data_size"], "13");
+        assert_eq!(header["data_root"], b64url_encode(&tx.data_root));
+        assert!(!tx.data_root.is_empty());
+        let mut full = tx.to_json();
+        full["data"] = "".into();
+        assert_eq!(header, full, "only `data` differs");
+        let read = Transaction::from_json(&header).unwrap();
+        assert!(read.data.is_empty());
+        assert_eq!(
+            read,
+            Transaction {
+                data: Bytes::new(),
+                ..tx
+            }
+        );
+        read.verify()
+            .expect("the signature does not cover the data");
     }
 
     #[test]

@@ -473,6 +473,26 @@ async fn create(
             ),
         ));
     }
+    // An Arweave copy (asked for, or implied by Permanent) needs a tier that has them and
+    // Arweave in service; the chain would refuse the mint, so nothing is stored.
+    if request.arweave || request.retention == "permanent" {
+        let governance = state.governance();
+        if !governance.replication_policy(tier).await?.arweave_on_request {
+            return Err(ApiError::forbidden(
+                "arweave_not_allowed",
+                format!(
+                    "the {} tier has no Arweave copies (Premium and Institutional have them on request): upload without --permanent",
+                    tier_name(tier)
+                ),
+            ));
+        }
+        if !governance.providers().await?.arweave {
+            return Err(ApiError::forbidden(
+                "arweave_out_of_service",
+                "Arweave is out of service (validator governance): upload without --permanent",
+            ));
+        }
+    }
     if let Some(max) = limits.max_documents {
         let vault = match request.holder {
             HolderRef::Vault(v) => Some(v as i64),

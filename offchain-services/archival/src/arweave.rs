@@ -279,7 +279,7 @@ async fn post_own_transaction(
     .await?;
     state
         .gateway()
-        .post(&tx)
+        .upload(&tx)
         .await
         .context("posting the transaction")?;
     posted(state, &tx_id).await
@@ -390,7 +390,7 @@ async fn sign_and_post_bundle(
     );
     state
         .gateway()
-        .post(&tx)
+        .upload(&tx)
         .await
         .context("posting the bundle transaction")?;
     posted(state, &tx_id).await

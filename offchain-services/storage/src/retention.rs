@@ -3,7 +3,9 @@
 //! Each pass, at the chain's time (the finalized time the indexer reports, so a moved node
 //! clock moves it too):
 //! 1. a document whose expiry is within 30 days gets its notice recorded on-chain
-//!    (`notice_deletion`, by the retention executor through the relayer's outbox);
+//!    (`notice_deletion`, by the retention executor through the relayer's outbox), unless it
+//!    has (or asked for) an Arweave copy: Arweave copies cannot be deleted, so such a document
+//!    is kept, and its owner told so once its retention has run out;
 //! 2. a document whose deletion is scheduled gets the notice sent through the notification
 //!    service (mail and push): its name, upload date, retention policy and deletion date;
 //! 3. a document whose deletion is due is checked once more on the chain itself (still

@@ -477,7 +477,11 @@ async fn create(
     // Arweave in service; the chain would refuse the mint, so nothing is stored.
     if request.arweave || request.retention == "permanent" {
         let governance = state.governance();
-        if !governance.replication_policy(tier).await?.arweave_on_request {
+        if !governance
+            .replication_policy(tier)
+            .await?
+            .arweave_on_request
+        {
             return Err(ApiError::forbidden(
                 "arweave_not_allowed",
                 format!(

@@ -174,23 +174,9 @@ impl ArchivalProcess {
             command.spawn().expect("the sdv-archival binary starts"),
             "sdv-archival",
         );
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for url in [&self.arweave_api, &self.ipfs_api] {
-            loop {
-                process.assert_running();
-                if let Ok(r) = http.get(format!("{url}/health")).send().await {
-                    if r.status().is_success() {
-                        break;
-                    }
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{url}/health did not answer in 60 s"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+        process
+            .wait_healthy(&[&self.arweave_api, &self.ipfs_api])
+            .await;
         self.process = Some(process);
     }
 

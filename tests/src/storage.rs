@@ -42,6 +42,27 @@ impl Process {
             panic!("{} exited with {status}", self.name);
         }
     }
+
+    /// Waits (60 s at most, while it runs) until `GET {url}/health` succeeds for every url.
+    pub async fn wait_healthy(&mut self, urls: &[&String]) {
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for url in urls {
+            loop {
+                self.assert_running();
+                if let Ok(r) = http.get(format!("{url}/health")).send().await {
+                    if r.status().is_success() {
+                        break;
+                    }
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{url}/health did not answer in 60 s"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }
 
 impl Drop for Process {
@@ -245,28 +266,14 @@ impl StorageStack {
             child: command.spawn().expect("the sdv-storage binary starts"),
             name: "sdv-storage",
         };
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for url in [
-            &self.gateway,
-            &self.storage_api,
-            &self.compliance,
-            &self.notify,
-        ] {
-            loop {
-                process.assert_running();
-                if let Ok(r) = http.get(format!("{url}/health")).send().await {
-                    if r.status().is_success() {
-                        break;
-                    }
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{url}/health did not answer in 60 s"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+        process
+            .wait_healthy(&[
+                &self.gateway,
+                &self.storage_api,
+                &self.compliance,
+                &self.notify,
+            ])
+            .await;
         self.storage = Some(process);
     }
 

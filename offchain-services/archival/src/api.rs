@@ -88,7 +88,7 @@ fn token_id(text: &str) -> ApiResult<i64> {
         .ok_or_else(|| ApiError::bad_request("bad_token_id", format!("{text:?} is not a token id")))
 }
 
-fn check_state(state: &Option<String>, allowed: &[&str]) -> ApiResult<()> {
+fn check_state(state: &Option<String>, allowed: &[&'static str]) -> ApiResult<()> {
     match state {
         Some(s) if !allowed.contains(&s.as_str()) => Err(ApiError::bad_request(
             "bad_state",
@@ -119,38 +119,76 @@ async fn arweave_health(State(state): State<AppState>) -> Json<Value> {
     }))
 }
 
+/// One table's copies as a list, optionally of one state.
+struct Listing {
+    table: &'static str,
+    columns: &'static str,
+    states: &'static [&'static str],
+    what: &'static str,
+    to_json: fn(&PgRow) -> Value,
+}
+
+const ARWEAVE: Listing = Listing {
+    table: "archival_arweave",
+    columns: ARWEAVE_COLUMNS,
+    states: &["queued", "signed", "posted", "confirmed"],
+    what: "Arweave copy",
+    to_json: arweave_json,
+};
+
+const IPFS: Listing = Listing {
+    table: "archival_ipfs",
+    columns: IPFS_COLUMNS,
+    states: &["queued", "pinned", "unpinned"],
+    what: "IPFS pin",
+    to_json: ipfs_json,
+};
+
+impl Listing {
+    async fn list(&self, state: &AppState, filter: &StateFilter) -> ApiResult<Json<Value>> {
+        check_state(&filter.state, self.states)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {} FROM {} WHERE $1::text IS NULL OR state = $1 ORDER BY token_id LIMIT 1000",
+            self.columns, self.table
+        ))
+        .bind(&filter.state)
+        .fetch_all(state.pool())
+        .await
+        .map_err(|e| unavailable("the database", e))?;
+        Ok(Json(
+            json!({ "items": rows.iter().map(self.to_json).collect::<Vec<_>>() }),
+        ))
+    }
+
+    async fn one(&self, state: &AppState, id: &str) -> ApiResult<Json<Value>> {
+        let id = token_id(id)?;
+        let row = sqlx::query(&format!(
+            "SELECT {} FROM {} WHERE token_id = $1",
+            self.columns, self.table
+        ))
+        .bind(id)
+        .fetch_optional(state.pool())
+        .await
+        .map_err(|e| unavailable("the database", e))?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no {} of document {id} is known", self.what))
+        })?;
+        Ok(Json((self.to_json)(&row)))
+    }
+}
+
 async fn arweave_documents(
     State(state): State<AppState>,
     Query(filter): Query<StateFilter>,
 ) -> ApiResult<Json<Value>> {
-    check_state(&filter.state, &["queued", "signed", "posted", "confirmed"])?;
-    let rows = sqlx::query(&format!(
-        "SELECT {ARWEAVE_COLUMNS} FROM archival_arweave
-         WHERE $1::text IS NULL OR state = $1 ORDER BY token_id LIMIT 1000"
-    ))
-    .bind(&filter.state)
-    .fetch_all(state.pool())
-    .await
-    .map_err(|e| unavailable("the database", e))?;
-    Ok(Json(
-        json!({ "items": rows.iter().map(arweave_json).collect::<Vec<_>>() }),
-    ))
+    ARWEAVE.list(&state, &filter).await
 }
 
 async fn arweave_document(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = token_id(&id)?;
-    let row = sqlx::query(&format!(
-        "SELECT {ARWEAVE_COLUMNS} FROM archival_arweave WHERE token_id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(state.pool())
-    .await
-    .map_err(|e| unavailable("the database", e))?
-    .ok_or_else(|| ApiError::not_found(format!("no Arweave copy of document {id} is known")))?;
-    Ok(Json(arweave_json(&row)))
+    ARWEAVE.one(&state, &id).await
 }
 
 async fn bundle(State(state): State<AppState>, Path(tx): Path<String>) -> ApiResult<Json<Value>> {
@@ -230,29 +268,9 @@ async fn pins(
     State(state): State<AppState>,
     Query(filter): Query<StateFilter>,
 ) -> ApiResult<Json<Value>> {
-    check_state(&filter.state, &["queued", "pinned", "unpinned"])?;
-    let rows = sqlx::query(&format!(
-        "SELECT {IPFS_COLUMNS} FROM archival_ipfs
-         WHERE $1::text IS NULL OR state = $1 ORDER BY token_id LIMIT 1000"
-    ))
-    .bind(&filter.state)
-    .fetch_all(state.pool())
-    .await
-    .map_err(|e| unavailable("the database", e))?;
-    Ok(Json(
-        json!({ "items": rows.iter().map(ipfs_json).collect::<Vec<_>>() }),
-    ))
+    IPFS.list(&state, &filter).await
 }
 
 async fn pin(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let id = token_id(&id)?;
-    let row = sqlx::query(&format!(
-        "SELECT {IPFS_COLUMNS} FROM archival_ipfs WHERE token_id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(state.pool())
-    .await
-    .map_err(|e| unavailable("the database", e))?
-    .ok_or_else(|| ApiError::not_found(format!("no IPFS pin of document {id} is known")))?;
-    Ok(Json(ipfs_json(&row)))
+    IPFS.one(&state, &id).await
 }

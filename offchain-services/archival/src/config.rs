@@ -105,14 +105,7 @@ impl Config {
             governance: deployment.address("validator_governance")?.clone(),
             document_nft: deployment.address("document_nft")?.clone(),
             indexer_url: trimmed(env_or("SDV_INDEXER_URL", "http://127.0.0.1:8700")),
-            s3: S3Config {
-                endpoint: env_or("SDV_S3_ENDPOINT", "http://127.0.0.1:3900"),
-                region: env_or("SDV_S3_REGION", "garage"),
-                bucket: env_or("SDV_S3_BUCKET", "jil-sdv"),
-                access_key_id: std::env::var("SDV_S3_ACCESS_KEY_ID")
-                    .context("SDV_S3_ACCESS_KEY_ID is not set")?,
-                secret_access_key: Secret::require("SDV_S3_SECRET_ACCESS_KEY")?,
-            },
+            s3: S3Config::from_env()?,
             attestor,
             arweave_listen: listen("SDV_ARWEAVE_LISTEN", "127.0.0.1:8950")?,
             ipfs_listen: listen("SDV_IPFS_PINNING_LISTEN", "127.0.0.1:8920")?,

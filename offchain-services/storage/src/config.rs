@@ -145,14 +145,7 @@ impl Config {
             gateway_listen: listen("SDV_GATEWAY_LISTEN", "127.0.0.1:9015")?,
             storage_listen: listen("SDV_STORAGE_LISTEN", "127.0.0.1:8900")?,
             compliance_listen: listen("SDV_COMPLIANCE_LISTEN", "127.0.0.1:8100")?,
-            s3: S3Config {
-                endpoint: env_or("SDV_S3_ENDPOINT", "http://127.0.0.1:3900"),
-                region: env_or("SDV_S3_REGION", "garage"),
-                bucket: env_or("SDV_S3_BUCKET", "jil-sdv"),
-                access_key_id: std::env::var("SDV_S3_ACCESS_KEY_ID")
-                    .context("SDV_S3_ACCESS_KEY_ID is not set")?,
-                secret_access_key: Secret::require("SDV_S3_SECRET_ACCESS_KEY")?,
-            },
+            s3: S3Config::from_env()?,
             part_size: part_mb * sdv_storage_client::protocol::MB,
             s3_concurrency: env_parse("SDV_S3_CONCURRENCY", 4)?,
             spool_dir: std::env::var_os("SDV_STORAGE_SPOOL").map_or_else(

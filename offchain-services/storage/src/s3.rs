@@ -41,6 +41,23 @@ impl std::fmt::Debug for S3Config {
     }
 }
 
+impl S3Config {
+    /// From `SDV_S3_ENDPOINT`, `SDV_S3_REGION`, `SDV_S3_BUCKET` (loopback Garage defaults),
+    /// `SDV_S3_ACCESS_KEY_ID` and `SDV_S3_SECRET_ACCESS_KEY` (or `_FILE`).
+    pub fn from_env() -> anyhow::Result<Self> {
+        use anyhow::Context;
+        use sdv_config::env_or;
+        Ok(Self {
+            endpoint: env_or("SDV_S3_ENDPOINT", "http://127.0.0.1:3900"),
+            region: env_or("SDV_S3_REGION", "garage"),
+            bucket: env_or("SDV_S3_BUCKET", "jil-sdv"),
+            access_key_id: std::env::var("SDV_S3_ACCESS_KEY_ID")
+                .context("SDV_S3_ACCESS_KEY_ID is not set")?,
+            secret_access_key: Secret::require("SDV_S3_SECRET_ACCESS_KEY")?,
+        })
+    }
+}
+
 /// What went wrong with S3.
 #[derive(Debug, thiserror::Error)]
 #[error("S3 {operation} {key}: {message}")]

@@ -204,3 +204,65 @@ impl Drop for Arlocal {
         }
     }
 }
+
+/// What arbundles, the JavaScript ANS-104 implementation arlocal indexes bundles with, makes of
+/// a bundle: whether it verifies (every item's signature, and each id the sha256 of its
+/// signature), and the items' ids (base64url) in order. An independent check of bundles this
+/// repository builds.
+pub fn arbundles_verify_bundle(bundle: &[u8]) -> (bool, Vec<String>) {
+    const SCRIPT: &str = r#"
+const { unbundleData } = require('arbundles');
+const bundle = unbundleData(require('fs').readFileSync(process.argv[1]));
+bundle.verify().then(
+  (ok) => console.log(JSON.stringify({ ok, ids: bundle.getIds() })),
+  (e) => console.log(JSON.stringify({ ok: false, ids: [], error: String(e) })));
+"#;
+    let answer = arbundles(SCRIPT, bundle);
+    let ids = answer["ids"]
+        .as_array()
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|i| i.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    (answer["ok"] == true, ids)
+}
+
+/// Whether arbundles verifies one ANS-104 data item (its signature, and that its id is the
+/// sha256 of its signature).
+pub fn arbundles_verify_item(item: &[u8]) -> bool {
+    const SCRIPT: &str = r#"
+const { DataItem } = require('arbundles');
+DataItem.verify(require('fs').readFileSync(process.argv[1])).then(
+  (ok) => console.log(JSON.stringify({ ok })),
+  (e) => console.log(JSON.stringify({ ok: false, error: String(e) })));
+"#;
+    arbundles(SCRIPT, item)["ok"] == true
+}
+
+/// Runs `script` with the arbundles of the arlocal install on `bytes` (written to a file whose
+/// path is `process.argv[1]`); its JSON answer.
+fn arbundles(script: &str, bytes: &[u8]) -> serde_json::Value {
+    let modules = npm::installed("arlocal", "node_modules");
+    let mut file = tempfile::NamedTempFile::new().expect("a temporary file");
+    std::io::Write::write_all(&mut file, bytes).expect("writing the bytes for arbundles");
+    let out = Command::new(npm::node())
+        .arg("-e")
+        .arg(script)
+        .arg(file.path())
+        .env("NODE_PATH", &modules)
+        .output()
+        .expect("running node");
+    assert!(
+        out.status.success(),
+        "node with arbundles failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "arbundles answered {:?}: {e}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}

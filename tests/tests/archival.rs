@@ -12,7 +12,7 @@ use sdv_storage_client::{
 };
 use sdv_system_tests::{
     archival::{ArchivalOptions, ArchivalProcess},
-    arlocal::Arlocal,
+    arlocal::{arbundles_verify_bundle, Arlocal},
     documents::*,
     garage::GarageProcess,
     ipfs::IpfsNode,
@@ -174,6 +174,16 @@ async fn twenty_small_permanent_documents_go_to_arweave_in_one_bundle_whose_item
         .expect("the bundle's data by tx id");
     let parsed = Bundle::parse(&data).expect("an ANS-104 bundle");
     assert_eq!(parsed.len(), 20);
+    // arbundles, the JavaScript implementation, agrees.
+    let (verified, ids) = arbundles_verify_bundle(&data);
+    assert!(verified, "arbundles verifies the bundle");
+    assert_eq!(
+        ids,
+        parsed
+            .iter()
+            .map(|i| b64url_encode(&i.id()))
+            .collect::<Vec<_>>()
+    );
     for item in &parsed {
         item.verify().expect("each item's signature verifies");
         assert_eq!(

@@ -8,8 +8,8 @@ use sdv_arweave::ans104::{Bundle, DataItem};
 use sdv_arweave::client::{Gateway, TxStatus, MAX_INLINE_DATA};
 use sdv_arweave::tx::Transaction;
 use sdv_arweave::wallet::Wallet;
-use sdv_arweave::{BundleError, Error, Tag};
-use sdv_system_tests::arlocal::Arlocal;
+use sdv_arweave::{b64url_encode, BundleError, Error, Tag};
+use sdv_system_tests::arlocal::{arbundles_verify_bundle, arbundles_verify_item, Arlocal};
 
 /// Enough winston for every test here.
 const FUNDS: u128 = 1_000_000_000_000_000;
@@ -311,4 +311,33 @@ async fn unfunded_wallet_is_refused() {
         gateway.data(&tx.id).await,
         Err(Error::Gateway { status: 404, .. })
     ));
+}
+
+/// Items and a bundle signed here, with a wallet generated here, verify with arbundles (the
+/// JavaScript implementation arlocal indexes bundles with); a forged item does not.
+#[test]
+fn items_and_bundles_signed_here_verify_with_arbundles() {
+    let wallet = Wallet::generate().expect("an RSA-4096 wallet");
+    let tags = vec![
+        Tag::new("Content-Type", "application/octet-stream"),
+        Tag::new("SDV-Ciphertext-SHA256", "ab".repeat(32)),
+    ];
+    let one = DataItem::sign(
+        &wallet,
+        vec![7u8; 300_000],
+        tags,
+        Some([1; 32]),
+        Some([2; 32]),
+    )
+    .unwrap();
+    let two = DataItem::sign(&wallet, &b"second"[..], vec![], None, None).unwrap();
+    assert!(arbundles_verify_item(&one.to_bytes()));
+    let mut forged = one.to_bytes();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    assert!(!arbundles_verify_item(&forged), "a changed data byte");
+
+    let (ok, ids) = arbundles_verify_bundle(&Bundle::build(&[one.clone(), two.clone()]));
+    assert!(ok, "arbundles verifies the bundle");
+    assert_eq!(ids, [b64url_encode(&one.id()), b64url_encode(&two.id())]);
 }

@@ -353,7 +353,6 @@ pub(crate) mod tests {
     }
 
     #[test]
-    #[ignore = "slow in debug builds: RSA-4096 generation; run with --ignored"]
     fn generated_wallet_signs_and_round_trips() {
         let started = std::time::Instant::now();
         let wallet = Wallet::generate().unwrap();

@@ -9,6 +9,7 @@ pub mod archival;
 pub mod arlocal;
 pub mod documents;
 pub mod garage;
+pub mod hsm;
 pub mod indexer;
 pub mod ipfs;
 mod npm;

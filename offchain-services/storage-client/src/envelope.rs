@@ -4,8 +4,9 @@
 //!
 //! Each document gets a random 256-bit [`DataKey`] and a random [`DocumentId`]. The file is
 //! encrypted with AES-256-GCM in records of 1 MiB of plaintext; the data key is then wrapped
-//! ([`wrap`]) to the X25519 public key of every party that may read it: the owner's key
-//! published in DocumentNFT, the [`RecoveryKey`], and readers it is shared with.
+//! to the X25519 public key of every party that may read it: the owner's key published in
+//! DocumentNFT and readers it is shared with ([`wrap`], v1), and the [`RecoveryKey`]
+//! ([`wrap_v2`], v2; see [`wrapped_key`]).
 //!
 //! # Ciphertext format (`SDV1`)
 //!
@@ -23,11 +24,35 @@
 //!
 //! # Key wrap
 //!
+//! Two formats, told apart by their length (there is no version byte); [`unwrap`] and
+//! [`RecoveryKey::unwrap`] open both, any other length is [`Error::WrappedKeyLength`].
+//!
+//! v1, [`WRAPPED_KEY_LEN`] = 92 bytes ([`wrap`]; owner and reader keys):
+//!
 //! ```text
 //! shared  = X25519(ephemeral secret, recipient public)       (all-zero is refused)
 //! KEK     = HKDF-SHA256(ikm = shared, salt = ephemeral public | recipient public, info = "sdv-key-wrap-v1")
 //! wrapped = ephemeral public (32) | nonce (12) | AES-256-GCM(KEK, data key, AAD = "sdv-key-wrap-v1" | recipient public) (48)
 //! ```
+//!
+//! v2, [`WRAPPED_KEY_V2_LEN`] = 72 bytes ([`wrap_v2`]; recovery keys):
+//!
+//! ```text
+//! shared  = X25519(ephemeral secret, recipient public)       (all-zero is refused)
+//! data    = SHA-256("sdv-key-wrap-v2" | ephemeral public | recipient public)     (32)
+//! KEK     = AES-256-CBC(key = shared, iv = 0^16, data)                             (32, no padding)
+//! wrapped = ephemeral public (32) | AES-KW RFC 3394 (KEK, data key) (40)
+//! ```
+//!
+//! v2 exists so that a PKCS#11 token holding the recovery secret (SoftHSM 2.6, and HSMs
+//! alike) can open a recovery-wrapped key and wrap it again to a new wallet entirely inside
+//! itself, the data key never reaching host memory: SoftHSM 2.6 has ECDH with `CKD_NULL`
+//! (the raw shared secret as an AES key) and `CKM_AES_CBC_ENCRYPT_DATA` derivation (the KEK
+//! above), and `CKM_AES_KEY_WRAP`, but no HKDF, and it cannot unwrap with AES-GCM. The KDF
+//! is AES-256 keyed by the shared secret used as a PRF over a hash of both public keys, so
+//! the KEK is bound to the ephemeral and the recipient key; AES-KW's 64-bit integrity check
+//! takes the place of the GCM tag. The token cannot check for small-order keys, so the host
+//! must refuse them before asking it.
 //!
 //! A wallet derives its X25519 secret from its own secret seed with
 //! [`encryption_secret_from_seed`], so nothing new has to be backed up.
@@ -41,6 +66,7 @@ use std::{
 
 use aes_gcm::{
     aead::{Aead, AeadInPlace, KeyInit, Payload},
+    aes::{cipher::BlockEncrypt, Aes256, Block},
     Aes256Gcm, Nonce,
 };
 use hkdf::Hkdf;
@@ -66,8 +92,12 @@ pub const NONCE_LEN: usize = 12;
 pub const TAG_LEN: usize = 16;
 /// What a record adds to its plaintext: its nonce and tag.
 pub const RECORD_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
-/// The length of a wrapped data key: ephemeral public key, nonce, encrypted key, tag.
+/// The length of a v1 wrapped data key ([`wrap`]): ephemeral public key, nonce, encrypted
+/// key, tag.
 pub const WRAPPED_KEY_LEN: usize = 32 + NONCE_LEN + 32 + TAG_LEN;
+/// The length of a v2 wrapped data key ([`wrap_v2`]): ephemeral public key, AES-KW of the
+/// key (its 32 bytes and an 8-byte integrity check).
+pub const WRAPPED_KEY_V2_LEN: usize = 32 + 32 + AES_KW_OVERHEAD;
 /// The longest plaintext the format holds (record indexes are `u32`): about 4 PiB.
 pub const MAX_PLAINTEXT_LEN: u64 = u32::MAX as u64 * RECORD_SIZE as u64;
 
@@ -75,6 +105,10 @@ pub const MAX_PLAINTEXT_LEN: u64 = u32::MAX as u64 * RECORD_SIZE as u64;
 const RECORD_DOMAIN: &[u8] = b"sdv-doc-v1";
 /// The domain of a key wrap (HKDF info and AAD prefix).
 const KEY_WRAP_DOMAIN: &[u8] = b"sdv-key-wrap-v1";
+/// The domain of a v2 key wrap (prefix of the hashed KDF input).
+const KEY_WRAP_V2_DOMAIN: &[u8] = b"sdv-key-wrap-v2";
+/// What AES-KW (RFC 3394) adds to the wrapped key: its integrity check value.
+const AES_KW_OVERHEAD: usize = 8;
 /// The HKDF info deriving a wallet's X25519 secret from its seed.
 const ENCRYPTION_KEY_INFO: &[u8] = b"sdv-encryption-key-v1";
 /// A record's associated data: domain, id, index, final flag, header.
@@ -549,17 +583,23 @@ pub fn wrap(key: &DataKey, recipient: &PublicKey) -> Result<Vec<u8>> {
     Ok(wrapped)
 }
 
-/// Opens a key [`wrap`]ped to the public key of `secret`.
+/// Opens a key wrapped to the public key of `secret`, by [`wrap`] (v1, [`WRAPPED_KEY_LEN`]
+/// bytes) or [`wrap_v2`] (v2, [`WRAPPED_KEY_V2_LEN`] bytes): the length tells which.
 ///
 /// # Errors
 ///
-/// [`Error::WrappedKeyLength`] when it is not [`WRAPPED_KEY_LEN`] bytes,
-/// [`Error::WeakPublicKey`] for an ephemeral key of small order, [`Error::KeyUnwrap`] when
-/// it is wrapped to another key or was changed.
+/// [`Error::WrappedKeyLength`] for any other length, [`Error::WeakPublicKey`] for an
+/// ephemeral key of small order, [`Error::KeyUnwrap`] when it is wrapped to another key or
+/// was changed.
 pub fn unwrap(wrapped: &[u8], secret: &StaticSecret) -> Result<DataKey> {
-    if wrapped.len() != WRAPPED_KEY_LEN {
-        return Err(Error::WrappedKeyLength(wrapped.len()));
+    match wrapped.len() {
+        WRAPPED_KEY_LEN => unwrap_v1(wrapped, secret),
+        WRAPPED_KEY_V2_LEN => unwrap_v2(wrapped, secret),
+        len => Err(Error::WrappedKeyLength(len)),
     }
+}
+
+fn unwrap_v1(wrapped: &[u8], secret: &StaticSecret) -> Result<DataKey> {
     let (ephemeral_public, rest) = wrapped.split_at(32);
     let (nonce, sealed) = rest.split_at(NONCE_LEN);
     let ephemeral_public =
@@ -607,16 +647,98 @@ fn key_wrap_aad(recipient: &PublicKey) -> [u8; KEY_WRAP_DOMAIN.len() + 32] {
     aad
 }
 
-/// [`wrap`]s `key` to `recipient` as the protocol carries it.
+/// Wraps `key` to `recipient`'s X25519 public key in the v2 format (see the [module
+/// docs](self)): [`WRAPPED_KEY_V2_LEN`] bytes that only the matching secret opens, and that a
+/// PKCS#11 token holding that secret can open and wrap again without the key leaving it.
+///
+/// # Errors
+///
+/// [`Error::WeakPublicKey`] when `recipient` is of small order (the shared secret would be
+/// all zeroes, and the key readable by anyone).
+pub fn wrap_v2(key: &DataKey, recipient: &PublicKey) -> Result<Vec<u8>> {
+    wrap_v2_with(key, recipient, &StaticSecret::random_from_rng(OsRng))
+}
+
+/// [`wrap_v2`] with a given ephemeral secret (fixed in tests).
+fn wrap_v2_with(key: &DataKey, recipient: &PublicKey, ephemeral: &StaticSecret) -> Result<Vec<u8>> {
+    let ephemeral_public = PublicKey::from(ephemeral);
+    let shared = ephemeral.diffie_hellman(recipient);
+    if !shared.was_contributory() {
+        return Err(Error::WeakPublicKey);
+    }
+    let kek = key_wrap_kek_v2(shared.as_bytes(), &ephemeral_public, recipient);
+    let mut wrapped = vec![0; WRAPPED_KEY_V2_LEN];
+    wrapped[..32].copy_from_slice(ephemeral_public.as_bytes());
+    aes_kw::KekAes256::from(*kek)
+        .wrap(key.as_bytes(), &mut wrapped[32..])
+        .expect("32 bytes are a valid AES-KW input and 40 its output");
+    Ok(wrapped)
+}
+
+fn unwrap_v2(wrapped: &[u8], secret: &StaticSecret) -> Result<DataKey> {
+    let (ephemeral_public, sealed) = wrapped.split_at(32);
+    let ephemeral_public =
+        PublicKey::from(<[u8; 32]>::try_from(ephemeral_public).expect("32 bytes"));
+    let recipient = PublicKey::from(secret);
+    let shared = secret.diffie_hellman(&ephemeral_public);
+    if !shared.was_contributory() {
+        return Err(Error::WeakPublicKey);
+    }
+    let kek = key_wrap_kek_v2(shared.as_bytes(), &ephemeral_public, &recipient);
+    let mut bytes = Zeroizing::new([0; 32]);
+    aes_kw::KekAes256::from(*kek)
+        .unwrap(sealed, bytes.as_mut())
+        .map_err(|_| Error::KeyUnwrap)?;
+    Ok(DataKey::from_bytes(*bytes))
+}
+
+/// The v2 KEK: AES-256-CBC (key = the shared secret, iv = 0) of
+/// SHA-256(domain | ephemeral public | recipient public), two blocks, no padding; what
+/// `CKM_AES_CBC_ENCRYPT_DATA` derives in a PKCS#11 token.
+fn key_wrap_kek_v2(
+    shared: &[u8; 32],
+    ephemeral_public: &PublicKey,
+    recipient: &PublicKey,
+) -> Zeroizing<[u8; 32]> {
+    let data: [u8; 32] = Sha256::new()
+        .chain_update(KEY_WRAP_V2_DOMAIN)
+        .chain_update(ephemeral_public.as_bytes())
+        .chain_update(recipient.as_bytes())
+        .finalize()
+        .into();
+    let aes = Aes256::new(shared.into());
+    // CBC with a zero IV: C1 = E(P1), C2 = E(P2 xor C1).
+    let mut first = Block::clone_from_slice(&data[..16]);
+    aes.encrypt_block(&mut first);
+    let mut second = Block::clone_from_slice(&data[16..]);
+    for (byte, previous) in second.iter_mut().zip(first.iter()) {
+        *byte ^= previous;
+    }
+    aes.encrypt_block(&mut second);
+    let mut kek = Zeroizing::new([0; 32]);
+    kek[..16].copy_from_slice(&first);
+    kek[16..].copy_from_slice(&second);
+    first.zeroize();
+    second.zeroize();
+    kek
+}
+
+/// Wraps `key` to `recipient` as the protocol carries it: [`KeyRole::Recovery`] keys with
+/// [`wrap_v2`] (so that a token holding the recovery secret can open them), the others with
+/// [`wrap`].
 ///
 /// # Errors
 ///
 /// As [`wrap`].
 pub fn wrapped_key(key: &DataKey, recipient: &PublicKey, role: KeyRole) -> Result<WrappedKey> {
+    let wrapped = match role {
+        KeyRole::Recovery => wrap_v2(key, recipient)?,
+        KeyRole::Owner | KeyRole::Reader => wrap(key, recipient)?,
+    };
     Ok(WrappedKey {
         recipient: hex::encode(recipient.as_bytes()),
         role,
-        wrapped: hex::encode(wrap(key, recipient)?),
+        wrapped: hex::encode(wrapped),
     })
 }
 
@@ -650,7 +772,7 @@ pub trait RecoveryKey: Send + Sync {
     /// Its X25519 public key, which clients wrap data keys to.
     fn public_key(&self) -> PublicKey;
 
-    /// Opens a data key [`wrap`]ped to [`Self::public_key`].
+    /// Opens a data key wrapped to [`Self::public_key`], v1 ([`wrap`]) or v2 ([`wrap_v2`]).
     ///
     /// # Errors
     ///
@@ -1058,6 +1180,165 @@ mod tests {
             unwrap(&wrapped, &secret),
             Err(Error::WeakPublicKey)
         ));
+    }
+
+    fn order_eight_point() -> [u8; 32] {
+        hex::decode("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800")
+            .unwrap()
+            .try_into()
+            .unwrap()
+    }
+
+    #[test]
+    fn v2_wrapped_key_opens_with_the_right_secret_only() {
+        let key = DataKey::generate();
+        let secret = StaticSecret::random_from_rng(OsRng);
+        let public = PublicKey::from(&secret);
+        let wrapped = wrap_v2(&key, &public).unwrap();
+        assert_eq!(wrapped.len(), WRAPPED_KEY_V2_LEN);
+        assert_eq!(WRAPPED_KEY_V2_LEN, 72);
+        assert_eq!(
+            unwrap(&wrapped, &secret).unwrap().as_bytes(),
+            key.as_bytes()
+        );
+        let other = StaticSecret::random_from_rng(OsRng);
+        assert!(matches!(unwrap(&wrapped, &other), Err(Error::KeyUnwrap)));
+        // A fresh ephemeral key each time.
+        assert_ne!(wrapped, wrap_v2(&key, &public).unwrap());
+    }
+
+    #[test]
+    fn v2_any_changed_byte_fails() {
+        let key = DataKey::generate();
+        let secret = StaticSecret::random_from_rng(OsRng);
+        let wrapped = wrap_v2(&key, &PublicKey::from(&secret)).unwrap();
+        for position in 0..WRAPPED_KEY_V2_LEN {
+            for bit in [0x01, 0x80] {
+                let mut tampered = wrapped.clone();
+                tampered[position] ^= bit;
+                let opened = unwrap(&tampered, &secret);
+                // Bit 255 of a public key is ignored by X25519 (RFC 7748), so flipping it
+                // gives the same shared secret; it still changes the KDF input.
+                assert!(
+                    matches!(opened, Err(Error::KeyUnwrap | Error::WeakPublicKey)),
+                    "byte {position} bit {bit:#x}: {opened:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn v2_small_order_keys_are_refused() {
+        let key = DataKey::generate();
+        for public in [
+            PublicKey::from([0; 32]),
+            PublicKey::from(order_eight_point()),
+        ] {
+            assert!(matches!(wrap_v2(&key, &public), Err(Error::WeakPublicKey)));
+            let entry = wrapped_key(&key, &public, KeyRole::Recovery);
+            assert!(matches!(entry, Err(Error::WeakPublicKey)));
+        }
+        let secret = StaticSecret::random_from_rng(OsRng);
+        let wrapped = wrap_v2(&key, &PublicKey::from(&secret)).unwrap();
+        for ephemeral in [[0; 32], order_eight_point()] {
+            let mut tampered = wrapped.clone();
+            tampered[..32].copy_from_slice(&ephemeral);
+            assert!(matches!(
+                unwrap(&tampered, &secret),
+                Err(Error::WeakPublicKey)
+            ));
+        }
+    }
+
+    #[test]
+    fn v2_matches_an_independent_implementation() {
+        // Computed with Python's `cryptography` 48.0 (X25519PrivateKey, hashlib.sha256,
+        // Cipher(AES(shared), CBC(0^16)), keywrap.aes_key_wrap), from these fixed secrets:
+        // ephemeral = 01 02 .. 20, recipient = 21 22 .. 40, data key = 80 81 .. 9f.
+        let ephemeral =
+            StaticSecret::from(<[u8; 32]>::try_from((1..=32).collect::<Vec<u8>>()).unwrap());
+        let secret =
+            StaticSecret::from(<[u8; 32]>::try_from((0x21..=0x40).collect::<Vec<u8>>()).unwrap());
+        let key = DataKey::from_bytes((0x80..=0x9f).collect::<Vec<u8>>().try_into().unwrap());
+        let public = PublicKey::from(&secret);
+        assert_eq!(
+            hex::encode(public.as_bytes()),
+            "5869aff450549732cbaaed5e5df9b30a6da31cb0e5742bad5ad4a1a768f1a67b"
+        );
+        let expected = hex::decode(concat!(
+            "07a37cbc142093c8b755dc1b10e86cb426374ad16aa853ed0bdfc0b2b86d1c7c",
+            "224b747a7496019434897359daea196f1e59b59e034b4daa7e62d5e53cd1b435",
+            "fbfee8f60458b407",
+        ))
+        .unwrap();
+        assert_eq!(wrap_v2_with(&key, &public, &ephemeral).unwrap(), expected);
+        assert_eq!(
+            unwrap(&expected, &secret).unwrap().as_bytes(),
+            key.as_bytes()
+        );
+    }
+
+    #[test]
+    fn v1_and_v2_open_side_by_side_and_other_lengths_are_refused() {
+        let key = DataKey::generate();
+        let secret = StaticSecret::random_from_rng(OsRng);
+        let public = PublicKey::from(&secret);
+        let recovery = KeyFileRecoveryKey::from_secret(secret.clone());
+        for wrapped in [
+            wrap(&key, &public).unwrap(),
+            wrap_v2(&key, &public).unwrap(),
+        ] {
+            assert_eq!(
+                unwrap(&wrapped, &secret).unwrap().as_bytes(),
+                key.as_bytes()
+            );
+            assert_eq!(
+                RecoveryKey::unwrap(&recovery, &wrapped).unwrap().as_bytes(),
+                key.as_bytes()
+            );
+        }
+        let v2 = wrap_v2(&key, &public).unwrap();
+        for len in [0, 32, 71, 73, 91, 93] {
+            let mut wrapped = v2.clone();
+            wrapped.resize(len, 0);
+            let err = unwrap(&wrapped, &secret).unwrap_err();
+            assert!(
+                matches!(err, Error::WrappedKeyLength(l) if l == len),
+                "{len}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!("a wrapped key is {len} bytes, neither 92 (v1) nor 72 (v2)")
+            );
+        }
+    }
+
+    #[test]
+    fn recovery_entries_are_v2_and_open_with_the_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("recovery.key");
+        let public = generate_key_file(&path).unwrap();
+        let recovery = KeyFileRecoveryKey::open(&path).unwrap();
+        let key = DataKey::generate();
+        let entry = wrapped_key(&key, &public, KeyRole::Recovery).unwrap();
+        assert_eq!(entry.role, KeyRole::Recovery);
+        let wrapped = hex::decode(&entry.wrapped).unwrap();
+        assert_eq!(wrapped.len(), WRAPPED_KEY_V2_LEN);
+        assert_eq!(
+            RecoveryKey::unwrap(&recovery, &wrapped).unwrap().as_bytes(),
+            key.as_bytes()
+        );
+        // Keys wrapped before v2 (v1) still open.
+        let old = wrap(&key, &public).unwrap();
+        assert_eq!(
+            RecoveryKey::unwrap(&recovery, &old).unwrap().as_bytes(),
+            key.as_bytes()
+        );
+        // Owner and reader entries stay v1.
+        for role in [KeyRole::Owner, KeyRole::Reader] {
+            let entry = wrapped_key(&key, &public, role).unwrap();
+            assert_eq!(hex::decode(&entry.wrapped).unwrap().len(), WRAPPED_KEY_LEN);
+        }
     }
 
     #[test]

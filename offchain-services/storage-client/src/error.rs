@@ -41,8 +41,13 @@ pub enum Error {
     /// The plaintext file changed size while it was being encrypted.
     #[error("the file changed while it was being encrypted")]
     SourceChanged,
-    /// A wrapped key is not [`crate::envelope::WRAPPED_KEY_LEN`] bytes.
-    #[error("a wrapped key is {0} bytes, not {len}", len = crate::envelope::WRAPPED_KEY_LEN)]
+    /// A wrapped key is neither [`crate::envelope::WRAPPED_KEY_LEN`] (v1) nor
+    /// [`crate::envelope::WRAPPED_KEY_V2_LEN`] (v2) bytes.
+    #[error(
+        "a wrapped key is {0} bytes, neither {v1} (v1) nor {v2} (v2)",
+        v1 = crate::envelope::WRAPPED_KEY_LEN,
+        v2 = crate::envelope::WRAPPED_KEY_V2_LEN
+    )]
     WrappedKeyLength(usize),
     /// A wrapped key does not open with this secret key.
     #[error(

@@ -31,7 +31,7 @@ use sdv_arweave::{
 use sdv_types::document::Replica;
 use sqlx::Row;
 
-use crate::{describe, due, make_due, now_ms, AppState};
+use crate::{describe, due, hash32, make_due, now_ms, AppState};
 
 /// Documents of this size and more are a transaction of their own; smaller ones are bundled.
 pub const OWN_TRANSACTION_BYTES: u64 = 256 * 1024;
@@ -165,10 +165,6 @@ async fn posted(state: &AppState, tx_id: &[u8; 32]) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn hash32(bytes: &[u8]) -> anyhow::Result<[u8; 32]> {
-    <[u8; 32]>::try_from(bytes).context("a stored id is not 32 bytes")
 }
 
 /// Signed transactions whose posting was not confirmed: posted if the gateway knows them,

@@ -25,7 +25,7 @@ use futures::StreamExt;
 use sdv_types::document::Replica;
 use sha2::{Digest, Sha256};
 
-use crate::{describe, due, now_ms, AppState};
+use crate::{describe, due, hash32, now_ms, AppState};
 
 const VERIFY_TASK: &str = "ipfs-verify";
 const GC_TASK: &str = "ipfs-gc";
@@ -81,10 +81,6 @@ async fn intake(state: &AppState) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn hash32(bytes: &[u8]) -> anyhow::Result<[u8; 32]> {
-    <[u8; 32]>::try_from(bytes).context("a stored sha256 is not 32 bytes")
 }
 
 /// Streams the ciphertext from S3 into the node (pinned) and returns its CID. The bytes are

@@ -282,6 +282,11 @@ impl IndexedDocument {
     }
 }
 
+/// A 32-byte id or hash as the database holds it.
+pub fn hash32(bytes: &[u8]) -> anyhow::Result<[u8; 32]> {
+    <[u8; 32]>::try_from(bytes).context("a stored id or hash is not 32 bytes")
+}
+
 /// Milliseconds since the Unix epoch, by this machine's clock.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -1,10 +1,6 @@
 //! The X25519 recovery key in the token: v2 re-wrap inside the token, v1 unwrap with the ECDH
 //! inside it.
 
-use aes_gcm::{
-    aead::{Aead, KeyInit, Payload},
-    Aes256Gcm, Nonce,
-};
 use cryptoki::{
     error::{Error as CryptokiError, RvError},
     mechanism::{
@@ -15,7 +11,6 @@ use cryptoki::{
     object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle},
     session::Session,
 };
-use hkdf::Hkdf;
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey, StaticSecret};
@@ -31,8 +26,6 @@ pub const V1_WRAPPED_LEN: usize = 32 + 12 + 32 + 16;
 /// The length of a v2 wrapped key: ephemeral public key, AES-KW of the key.
 pub const V2_WRAPPED_LEN: usize = 32 + 40;
 
-/// The domain of a v1 key wrap (HKDF info and AAD prefix), as in sdv-storage-client.
-const V1_DOMAIN: &[u8] = b"sdv-key-wrap-v1";
 /// The domain of a v2 key wrap's KDF input.
 const V2_DOMAIN: &[u8] = b"sdv-key-wrap-v2";
 /// The label of the ephemeral key pairs a re-wrap makes (session objects).
@@ -140,38 +133,19 @@ impl HsmRecoveryKey {
                 actual: wrapped_v1.len(),
             });
         }
-        let (ephemeral, rest) = wrapped_v1.split_at(32);
-        let (nonce, sealed) = rest.split_at(12);
-        let ephemeral: [u8; 32] = ephemeral.try_into().expect("32 bytes");
+        let ephemeral: [u8; 32] = wrapped_v1[..32].try_into().expect("32 bytes");
         check_contributory(&ephemeral)?;
         let shared = self.shared_secret_v1(&ephemeral)?;
         if shared.iter().all(|b| *b == 0) {
             return Err(Error::WeakPublicKey);
         }
-        let recipient = &self.pair.public_key;
-        let mut salt = [0; 64];
-        salt[..32].copy_from_slice(&ephemeral);
-        salt[32..].copy_from_slice(recipient);
-        let mut kek = Zeroizing::new([0; 32]);
-        Hkdf::<Sha256>::new(Some(&salt), shared.as_slice())
-            .expand(V1_DOMAIN, kek.as_mut())
-            .expect("32 bytes is a valid HKDF-SHA256 output length");
-        let mut aad = V1_DOMAIN.to_vec();
-        aad.extend_from_slice(recipient);
-        let opened = Zeroizing::new(
-            Aes256Gcm::new((&*kek).into())
-                .decrypt(
-                    Nonce::from_slice(nonce),
-                    Payload {
-                        msg: sealed,
-                        aad: &aad,
-                    },
-                )
-                .map_err(|_| Error::KeyUnwrap)?,
-        );
-        let mut key = Zeroizing::new([0; 32]);
-        key.copy_from_slice(opened.get(..32).ok_or(Error::KeyUnwrap)?);
-        Ok(key)
+        let shared: [u8; 32] = shared.as_slice().try_into().map_err(|_| Error::KeyUnwrap)?;
+        let recipient = PublicKey::from(self.pair.public_key);
+        // The token made the shared secret; the format's HKDF and AES-GCM steps are the
+        // client's own.
+        let key = sdv_storage_client::envelope::open_v1(&shared, wrapped_v1, &recipient)
+            .map_err(|_| Error::KeyUnwrap)?;
+        Ok(Zeroizing::new(*key.as_bytes()))
     }
 
     /// What the token enforces for this key's secret (see [`KeyProtection`]). Tries to wrap it

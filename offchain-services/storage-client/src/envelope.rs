@@ -600,23 +600,37 @@ pub fn unwrap(wrapped: &[u8], secret: &StaticSecret) -> Result<DataKey> {
 }
 
 fn unwrap_v1(wrapped: &[u8], secret: &StaticSecret) -> Result<DataKey> {
-    let (ephemeral_public, rest) = wrapped.split_at(32);
-    let (nonce, sealed) = rest.split_at(NONCE_LEN);
-    let ephemeral_public =
-        PublicKey::from(<[u8; 32]>::try_from(ephemeral_public).expect("32 bytes"));
-    let recipient = PublicKey::from(secret);
+    let ephemeral_public = PublicKey::from(<[u8; 32]>::try_from(&wrapped[..32]).expect("32 bytes"));
     let shared = secret.diffie_hellman(&ephemeral_public);
     if !shared.was_contributory() {
         return Err(Error::WeakPublicKey);
     }
-    let kek = key_wrap_kek(shared.as_bytes(), &ephemeral_public, &recipient);
+    open_v1(shared.as_bytes(), wrapped, &PublicKey::from(secret))
+}
+
+/// Opens a v1 wrapped key (92 bytes) to `recipient` given the X25519 shared secret of its
+/// ephemeral key and the recipient's secret, computed elsewhere (in a PKCS#11 token, whose
+/// secret never leaves it): the HKDF-SHA256 and AES-256-GCM steps of [`unwrap`].
+///
+/// # Errors
+///
+/// [`Error::WrappedKeyLength`] for another length, [`Error::KeyUnwrap`] when it does not open.
+pub fn open_v1(shared: &[u8; 32], wrapped: &[u8], recipient: &PublicKey) -> Result<DataKey> {
+    if wrapped.len() != WRAPPED_KEY_LEN {
+        return Err(Error::WrappedKeyLength(wrapped.len()));
+    }
+    let (ephemeral_public, rest) = wrapped.split_at(32);
+    let (nonce, sealed) = rest.split_at(NONCE_LEN);
+    let ephemeral_public =
+        PublicKey::from(<[u8; 32]>::try_from(ephemeral_public).expect("32 bytes"));
+    let kek = key_wrap_kek(shared, &ephemeral_public, recipient);
     let opened = Zeroizing::new(
         Aes256Gcm::new((&*kek).into())
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
                     msg: sealed,
-                    aad: &key_wrap_aad(&recipient),
+                    aad: &key_wrap_aad(recipient),
                 },
             )
             .map_err(|_| Error::KeyUnwrap)?,

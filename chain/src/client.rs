@@ -1,12 +1,14 @@
 //! The node client: upload, instantiate, dry-run and call contracts.
 
+use std::{fmt::Display, future::Future};
+
 use codec::Decode;
 use subxt::{
     backend::{legacy::LegacyRpcMethods, rpc::RpcClient},
     blocks::ExtrinsicEvents,
     events::Events,
-    tx::{Payload, Signer},
-    utils::MultiAddress,
+    tx::{Payload, Signer, TxProgress},
+    utils::{MultiAddress, MultiSignature},
 };
 
 use crate::{
@@ -274,9 +276,54 @@ impl Chain {
         dest: &AccountId,
         data: Vec<u8>,
     ) -> Result<Submitted> {
-        let dry = self
-            .dry_run(&signer.account_id(), dest, data.clone())
-            .await?;
+        let (tx, gas_limit) = self.prepare_call(&signer.account_id(), dest, data).await?;
+        let (events, block_hash) = self.submit(&tx, signer).await?;
+        Ok(Submitted {
+            events: contract_events(events.iter(), &[])?,
+            block_hash,
+            gas_limit,
+        })
+    }
+
+    /// Dry-runs, then submits a contract call signed by an Ed25519 account whose signature
+    /// `sign` makes (for example a threshold signature), and waits until it is finalized.
+    ///
+    /// `sign` receives the bytes to sign (subxt's signer payload, already hashed when longer
+    /// than 256 bytes) and returns the 64-byte Ed25519 signature, sent as
+    /// `MultiSignature::Ed25519`.
+    ///
+    /// Errors: [`Error::Reverted`] from the dry run and [`Error::Signing`] when `sign` fails;
+    /// nothing is submitted then. A signature the node refuses is an [`Error::Subxt`].
+    pub async fn call_signed_with<F, Fut, E>(
+        &self,
+        account: &AccountId,
+        dest: &AccountId,
+        data: Vec<u8>,
+        sign: F,
+    ) -> Result<Submitted>
+    where
+        F: FnOnce(Vec<u8>) -> Fut,
+        Fut: Future<Output = core::result::Result<[u8; 64], E>>,
+        E: Display,
+    {
+        let (tx, gas_limit) = self.prepare_call(account, dest, data).await?;
+        let (events, block_hash) = self.submit_signed_with(&tx, account, sign).await?;
+        Ok(Submitted {
+            events: contract_events(events.iter(), &[])?,
+            block_hash,
+            gas_limit,
+        })
+    }
+
+    /// Dry-runs a call by `origin` and builds the `Contracts::call` extrinsic with the weight
+    /// the dry run requires plus the margin; returns it with that weight limit.
+    async fn prepare_call(
+        &self,
+        origin: &AccountId,
+        dest: &AccountId,
+        data: Vec<u8>,
+    ) -> Result<(impl Payload, (u64, u64))> {
+        let dry = self.dry_run(origin, dest, data.clone()).await?;
         if dry.reverted {
             return Err(Error::Reverted(dry.data));
         }
@@ -289,12 +336,7 @@ impl Chain {
             node::tx()
                 .contracts()
                 .call(MultiAddress::Id(dest.clone()), 0, gas_limit, None, data);
-        let (events, block_hash) = self.submit(&tx, signer).await?;
-        Ok(Submitted {
-            events: contract_events(events.iter(), &[])?,
-            block_hash,
-            gas_limit: limit,
-        })
+        Ok((tx, limit))
     }
 
     /// Submits many calls of one contract in one extrinsic (`Utility::batch_all`), each with
@@ -355,13 +397,43 @@ impl Chain {
             .tx()
             .sign_and_submit_then_watch_default(payload, signer)
             .await?;
-        let in_block = progress.wait_for_finalized().await?;
-        let block_hash = in_block.block_hash();
-        match in_block.wait_for_success().await {
-            Ok(events) => Ok((events, block_hash)),
-            Err(subxt::Error::Runtime(e)) => Err(Error::Dispatch(e.to_string())),
-            Err(e) => Err(e.into()),
-        }
+        finalized_success(progress).await
+    }
+
+    /// Submits an extrinsic of an Ed25519 `account` whose signature `sign` makes, waits for
+    /// finality and for success.
+    ///
+    /// The nonce and mortality are the defaults of [`Chain::submit`]. `sign` receives the
+    /// signer payload (hashed by subxt when longer than 256 bytes) and returns the 64-byte
+    /// Ed25519 signature.
+    ///
+    /// Errors: [`Error::Signing`] when `sign` fails (nothing is submitted then),
+    /// [`Error::Dispatch`] when the extrinsic fails, [`Error::Subxt`] when the node refuses it.
+    pub async fn submit_signed_with<P, F, Fut, E>(
+        &self,
+        payload: &P,
+        account: &AccountId,
+        sign: F,
+    ) -> Result<(ExtrinsicEvents<NodeConfig>, Hash)>
+    where
+        P: Payload,
+        F: FnOnce(Vec<u8>) -> Fut,
+        Fut: Future<Output = core::result::Result<[u8; 64], E>>,
+        E: Display,
+    {
+        let mut partial = self
+            .client
+            .tx()
+            .create_partial(payload, account, Default::default())
+            .await?;
+        let signature = sign(partial.signer_payload())
+            .await
+            .map_err(|e| Error::Signing(e.to_string()))?;
+        let progress = partial
+            .sign_with_account_and_signature(account, &MultiSignature::Ed25519(signature))
+            .submit_and_watch()
+            .await?;
+        finalized_success(progress).await
     }
 
     /// Calls a runtime API on the latest block.
@@ -396,6 +468,19 @@ impl Chain {
                 .unwrap_or_else(|| format!("module {} error {:?}", m.index, m.error)),
             other => format!("{other:?}"),
         }
+    }
+}
+
+/// Waits until a submitted extrinsic is finalized and checks that it succeeded.
+async fn finalized_success(
+    progress: TxProgress<NodeConfig, Client>,
+) -> Result<(ExtrinsicEvents<NodeConfig>, Hash)> {
+    let in_block = progress.wait_for_finalized().await?;
+    let block_hash = in_block.block_hash();
+    match in_block.wait_for_success().await {
+        Ok(events) => Ok((events, block_hash)),
+        Err(subxt::Error::Runtime(e)) => Err(Error::Dispatch(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -48,6 +48,10 @@ pub enum Error {
     /// The extrinsic was included but no `Instantiated` event names the new contract.
     #[error("instantiation emitted no Instantiated event")]
     NoInstantiatedEvent,
+    /// Signing an extrinsic failed (for example a threshold signature could not be made);
+    /// nothing was submitted.
+    #[error("signing failed: {0}")]
+    Signing(String),
 }
 
 impl From<subxt::Error> for Error {

@@ -123,8 +123,6 @@ pub fn sha(bytes: &[u8]) -> [u8; 32] {
 
 /// The upload request of `doc` for `user`, wrapped for `user` and the recovery key.
 pub fn request(stack: &StorageStack, user: &User, doc: &Sealed, holder: HolderRef) -> CreateUpload {
-    let recovery = envelope::KeyFileRecoveryKey::open(&stack.recovery_key_file).unwrap();
-    use envelope::RecoveryKey;
     CreateUpload {
         holder,
         size: doc.ciphertext.len() as u64,
@@ -136,7 +134,12 @@ pub fn request(stack: &StorageStack, user: &User, doc: &Sealed, holder: HolderRe
         wrapped_keys: vec![
             envelope::wrapped_key(&doc.key, &PublicKey::from(&user.secret), KeyRole::Owner)
                 .unwrap(),
-            envelope::wrapped_key(&doc.key, &recovery.public_key(), KeyRole::Recovery).unwrap(),
+            envelope::wrapped_key(
+                &doc.key,
+                &PublicKey::from(stack.recovery_public),
+                KeyRole::Recovery,
+            )
+            .unwrap(),
         ],
     }
 }

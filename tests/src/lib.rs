@@ -13,6 +13,7 @@ pub mod hsm;
 pub mod indexer;
 pub mod ipfs;
 mod npm;
+pub mod recovery;
 pub mod smtp;
 pub mod storage;
 

@@ -100,8 +100,11 @@ pub struct StorageStack {
     pub compliance: String,
     /// The notification service's URL.
     pub notify: String,
-    /// The recovery key file (X25519 secret, hex) data keys are also wrapped to.
+    /// The recovery key file (X25519 secret, hex) data keys are also wrapped to, unless the
+    /// stack was started with another `SDV_RECOVERY_PUBLIC_KEY` (a token's).
     pub recovery_key_file: PathBuf,
+    /// The recovery public key the gateway asks uploads to wrap to.
+    pub recovery_public: [u8; 32],
     storage: Option<Process>,
     storage_env: Vec<(String, String)>,
     _attestor: Process,
@@ -232,6 +235,12 @@ impl StorageStack {
             env.retain(|(key, _)| key != k);
             env.push(((*k).into(), (*v).into()));
         }
+        let recovery_public = env
+            .iter()
+            .find(|(k, _)| k == "SDV_RECOVERY_PUBLIC_KEY")
+            .and_then(|(_, v)| hex::decode(v).ok())
+            .and_then(|k| k.try_into().ok())
+            .expect("SDV_RECOVERY_PUBLIC_KEY is 64 hex digits");
         let mut stack = Self {
             pool,
             database_url,
@@ -244,6 +253,7 @@ impl StorageStack {
             compliance: format!("http://127.0.0.1:{compliance}"),
             notify: notify_url,
             recovery_key_file,
+            recovery_public,
             storage: None,
             storage_env: env,
             _attestor: attestor,

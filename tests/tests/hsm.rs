@@ -362,3 +362,36 @@ fn wrong_pin_and_unknown_label_are_clear_errors() {
     assert!(matches!(err, Error::WrongPin { .. }), "{err}");
     assert_eq!(open(&hsm).label(), token.label());
 }
+
+#[test]
+fn sealed_secrets_open_only_in_the_token_with_their_context() {
+    let hsm = SoftHsm::new();
+    let token = open(&hsm);
+    let key = token.sealing_key("custodian-shares").unwrap();
+    assert!(key.is_locked_in().unwrap(), "the sealing key must be sensitive and never extractable");
+    let secret = b"a custodian's key package";
+    let sealed = key.seal(secret, b"wallet A").unwrap();
+    assert_eq!(sealed.len(), 12 + secret.len() + 16);
+    assert!(!sealed.windows(secret.len()).any(|w| w == secret), "the plaintext shows through");
+    assert_eq!(key.open(&sealed, b"wallet A").unwrap().as_slice(), secret);
+
+    // Found again by label (the same key, not a new one).
+    let again = token.sealing_key("custodian-shares").unwrap();
+    assert_eq!(again.open(&sealed, b"wallet A").unwrap().as_slice(), secret);
+
+    // Another record's context, a flipped byte, a truncated value: refused.
+    let refused = key.open(&sealed, b"wallet B").unwrap_err();
+    // SoftHSM 2.6 answers a failed GCM tag with CKR_GENERAL_ERROR, others with
+    // CKR_ENCRYPTED_DATA_INVALID: either way the token refused it.
+    assert!(refused.code().is_some(), "{refused}");
+    let mut tampered = sealed.clone();
+    tampered[20] ^= 1;
+    assert!(key.open(&tampered, b"wallet A").is_err());
+    assert!(matches!(key.open(&sealed[..20], b"wallet A"), Err(Error::SealedData(20))));
+
+    // Another key of the token cannot open it.
+    let other = token.sealing_key("other").unwrap();
+    assert!(other.open(&sealed, b"wallet A").is_err());
+    // And after the refusals the session still works.
+    assert_eq!(key.open(&sealed, b"wallet A").unwrap().as_slice(), secret);
+}

@@ -84,6 +84,9 @@ pub enum Error {
     /// The wrapped key is not wrapped to this key, or was changed.
     #[error("the wrapped key does not open with this key (wrapped to another key, or changed)")]
     KeyUnwrap,
+    /// A sealed value too short to be one.
+    #[error("a sealed value of {0} bytes is too short")]
+    SealedData(usize),
     /// An Ed25519 signature that does not verify.
     #[error("the Ed25519 signature does not verify")]
     BadSignature,

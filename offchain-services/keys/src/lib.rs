@@ -11,6 +11,8 @@
 //!   [`HsmRecoveryKey::unwrap_v1_to_host`] opens today's wraps (ECDH in the token, the rest on
 //!   the host).
 //! - [`HsmEd25519Key`]: an Ed25519 signing key (`CKM_EDDSA`) for guardians' hardware keys.
+//! - [`HsmSealingKey`]: an AES-256 key sealing secrets at rest with `CKM_AES_GCM` in the token
+//!   (the custodian's MPC shares).
 //!
 //! # Key wrap formats
 //!
@@ -52,12 +54,14 @@
 mod ed25519;
 mod error;
 mod recovery;
+mod sealing;
 mod token;
 
 pub use cryptoki::error::RvError;
 pub use ed25519::{verify_ed25519, HsmEd25519Key};
 pub use error::{Error, Result};
 pub use recovery::{HsmRecoveryKey, V1_WRAPPED_LEN, V2_WRAPPED_LEN};
+pub use sealing::HsmSealingKey;
 /// The PIN type of [`Token::open`], re-exported for its callers.
 pub use sdv_config::Secret;
 pub use token::{KeyProtection, Token};

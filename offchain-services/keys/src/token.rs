@@ -19,7 +19,7 @@ use cryptoki::{
 use sdv_config::Secret;
 use sha2::{Digest, Sha256};
 
-use crate::{Error, HsmEd25519Key, HsmRecoveryKey, Result};
+use crate::{Error, HsmEd25519Key, HsmRecoveryKey, HsmSealingKey, Result};
 
 /// DER of the X25519 curve OID 1.3.101.110 (`CKA_EC_PARAMS`).
 pub(crate) const OID_X25519: [u8; 5] = [0x06, 0x03, 0x2b, 0x65, 0x6e];
@@ -187,6 +187,16 @@ impl Token {
     pub fn ed25519_key(&self, label: &str) -> Result<HsmEd25519Key> {
         let pair = self.find_or_generate(label, Curve::Ed25519)?;
         Ok(HsmEd25519Key::new(self.clone(), pair))
+    }
+
+    /// The AES-256 sealing key labelled `label`, generated in the token if there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DuplicateKey`] when several sealing keys have the label, [`Error::Pkcs11`]
+    /// when the token refuses a call.
+    pub fn sealing_key(&self, label: &str) -> Result<HsmSealingKey> {
+        HsmSealingKey::find_or_generate(self, label)
     }
 
     /// The session, for one sequence of calls. A panic while holding it cannot leave a

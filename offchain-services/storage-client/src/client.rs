@@ -151,6 +151,29 @@ impl GatewayClient {
         scheme: Scheme,
         sign: impl FnOnce(&[u8]) -> [u8; 64],
     ) -> Result<GatewayClient> {
+        self.login_with(account_hex, scheme, |message| async move {
+            Ok::<_, std::convert::Infallible>(sign(&message))
+        })
+        .await
+    }
+
+    /// [`GatewayClient::login`] for a wallet whose signature takes a round trip and may fail,
+    /// such as a threshold (MPC) wallet whose co-signer is a service.
+    ///
+    /// # Errors
+    ///
+    /// As [`GatewayClient::login`], and [`Error::Signing`] when `sign` fails.
+    pub async fn login_with<F, Fut, E>(
+        &self,
+        account_hex: &str,
+        scheme: Scheme,
+        sign: F,
+    ) -> Result<GatewayClient>
+    where
+        F: FnOnce(Vec<u8>) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<[u8; 64], E>>,
+        E: fmt::Display,
+    {
         let challenge = self.challenge(account_hex).await?;
         if !hex::decode(&challenge.challenge).is_ok_and(|c| c.len() == 32) {
             return Err(Error::InvalidResponse(
@@ -163,7 +186,9 @@ impl GatewayClient {
                 "the login challenge asks to sign another message than the protocol's",
             ));
         }
-        let signature = sign(message.as_bytes());
+        let signature = sign(message.into_bytes())
+            .await
+            .map_err(|e| Error::Signing(e.to_string()))?;
         let request = LoginRequest {
             account: account_hex.to_owned(),
             scheme,

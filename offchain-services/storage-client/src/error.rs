@@ -101,6 +101,10 @@ pub enum Error {
         /// The gateway's message.
         error: String,
     },
+    /// The wallet could not sign the login challenge (a threshold wallet's co-signer refused
+    /// or could not be reached).
+    #[error("signing the login challenge failed: {0}")]
+    Signing(String),
     /// A call that needs a login session was made without one.
     #[error("not logged in to the gateway")]
     NotLoggedIn,

@@ -109,7 +109,8 @@ fn items(page: Option<Value>) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-fn date(ms: i64) -> String {
+/// The UTC calendar date (`YYYY-MM-DD`) of a time in ms since the Unix epoch.
+pub fn date(ms: i64) -> String {
     // A civil date from days since the epoch (Howard Hinnant's algorithm), no time zone.
     let days = ms.div_euclid(86_400_000);
     let z = days + 719_468;

@@ -222,7 +222,7 @@ build_upgrade_contracts() {
 build_binaries() {
   say "building the SDV binaries"
   cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --bin sdv-devnet --bin sdv --bin sdv-indexer \
-    --bin sdv-relayer --bin sdv-storage --bin sdv-notify --bin sdv-archival
+    --bin sdv-relayer --bin sdv-storage --bin sdv-notify --bin sdv-archival --bin sdv-recovery
 }
 
 # --- PostgreSQL ---------------------------------------------------------------------------
@@ -499,6 +499,7 @@ start_storage_services() {
     [ -s "$secrets/$f" ] || python3 -c 'import secrets; print(secrets.token_hex(32))' > "$secrets/$f"
     chmod 600 "$secrets/$f"
   done
+  ensure_token
   gateway="$(port_or_free 9015)"; storage="$(port_or_free 8900)"
   compliance="$(port_or_free 8100)"; notify="$(port_or_free 8400)"; smtp="$(free_port)"
   say "starting the storage services (gateway :$gateway, storage :$storage, compliance :$compliance, notify :$notify, mail :$smtp)"
@@ -515,12 +516,13 @@ start_storage_services() {
     SDV_SMTP_URL="smtp://127.0.0.1:$smtp" \
     start_service notify "$CARGO_TARGET_DIR/debug/sdv-notify"
   echo "http://127.0.0.1:$notify" > "$STATE/notify.url"
+  start_recovery "$db" "http://127.0.0.1:$notify"
   # shellcheck disable=SC1091
   ( set -a; source "$STATE/garage/s3.env"; set +a
     DATABASE_URL="$db" SDV_DEPLOYMENT="$STATE/deployment.json" SDV_INDEXER_URL="$(cat "$STATE/indexer.url")" \
       SDV_GATEWAY_LISTEN="127.0.0.1:$gateway" SDV_STORAGE_LISTEN="127.0.0.1:$storage" \
       SDV_COMPLIANCE_LISTEN="127.0.0.1:$compliance" SDV_STORAGE_SPOOL="$STATE/spool" \
-      SDV_RECOVERY_KEY_FILE="$secrets/recovery.key" SDV_NOTIFY_URL="http://127.0.0.1:$notify" \
+      SDV_RECOVERY_PUBLIC_KEY="$(cat "$STATE/recovery-key.pub")" SDV_NOTIFY_URL="http://127.0.0.1:$notify" \
       SDV_NOTIFY_API_KEY_FILE="$secrets/notify-api-key" \
       SDV_IPFS_API_URL="$(cat "$STATE/ipfs-api.url")" SDV_ARWEAVE_URL="$(cat "$STATE/arweave-gateway.url")" \
       start_service storage "$CARGO_TARGET_DIR/debug/sdv-storage" )
@@ -528,7 +530,7 @@ start_storage_services() {
   echo "http://127.0.0.1:$storage" > "$STATE/storage.url"
   echo "http://127.0.0.1:$compliance" > "$STATE/compliance.url"
   local waited=0 url
-  for url in "$STATE/gateway.url" "$STATE/notify.url"; do
+  for url in "$STATE/gateway.url" "$STATE/notify.url" "$STATE/keys.url" "$STATE/ceremony.url"; do
     until curl -s -m 2 -o /dev/null "$(cat "$url")/health"; do
       sleep 1; waited=$((waited + 1))
       [ "$waited" -lt 60 ] || { say "$(basename "$url" .url) did not answer in 60 s (see $STATE/*.log)"; return 0; }
@@ -537,7 +539,54 @@ start_storage_services() {
 }
 
 # The services start_storage_services started, in the order they stop.
-STORAGE_SERVICES=(storage notify relayer-storage-attestor relayer-retention-executor mail)
+STORAGE_SERVICES=(storage recovery notify relayer-storage-attestor relayer-retention-executor mail)
+
+# --- keys: a SoftHSM2 token and sdv-recovery ---------------------------------------------
+
+# ensure_token: the token "sdv-dev" in $STATE/softhsm (made once, kept across up and down: it
+# holds the recovery key every document's data key is wrapped to), with random user and SO
+# PINs in $STATE/secrets. Exports SOFTHSM2_CONF; writes the recovery public key to
+# $STATE/recovery-key.pub.
+ensure_token() {
+  local dir="$STATE/softhsm" secrets="$STATE/secrets"
+  mkdir -p "$dir/tokens" "$secrets"
+  chmod 700 "$dir" "$secrets"
+  cat > "$dir/softhsm2.conf" <<CONF
+directories.tokendir = $dir/tokens
+objectstore.backend = file
+log.level = ERROR
+slots.removable = false
+CONF
+  export SOFTHSM2_CONF="$dir/softhsm2.conf"
+  if ! softhsm2-util --show-slots 2>/dev/null | grep -q 'Label:.*sdv-dev'; then
+    say "initializing the SoftHSM2 token sdv-dev ($dir)"
+    for f in hsm-pin hsm-so-pin; do
+      python3 -c 'import secrets; print(secrets.token_hex(16))' > "$secrets/$f"
+      chmod 600 "$secrets/$f"
+    done
+    softhsm2-util --init-token --free --label sdv-dev \
+      --pin "$(cat "$secrets/hsm-pin")" --so-pin "$(cat "$secrets/hsm-so-pin")" >/dev/null ||
+      { cmd_down; die "softhsm2-util could not initialize the token"; }
+  fi
+  SDV_PKCS11_TOKEN=sdv-dev SDV_PKCS11_PIN_FILE="$secrets/hsm-pin" \
+    "$CARGO_TARGET_DIR/debug/sdv-recovery" public-key > "$STATE/recovery-key.pub" ||
+    { cmd_down; die "the recovery key could not be made in the token (sdv-recovery public-key)"; }
+}
+
+# start_recovery DATABASE_URL NOTIFY_URL: sdv-recovery with key management on 8935 and the
+# ceremony on 8130 when free, its keys in the token of ensure_token.
+start_recovery() {
+  local keys ceremony
+  keys="$(port_or_free 8935)"; ceremony="$(port_or_free 8130)"
+  say "starting key management (:$keys) and the recovery ceremony (:$ceremony), keys in the token sdv-dev"
+  DATABASE_URL="$1" SDV_INDEXER_URL="$(cat "$STATE/indexer.url")" SDV_NOTIFY_URL="$2" \
+    SDV_NOTIFY_API_KEY_FILE="$STATE/secrets/notify-api-key" \
+    SDV_PKCS11_TOKEN=sdv-dev SDV_PKCS11_PIN_FILE="$STATE/secrets/hsm-pin" \
+    SDV_KEYS_LISTEN="127.0.0.1:$keys" SDV_CEREMONY_LISTEN="127.0.0.1:$ceremony" \
+    start_service recovery "$CARGO_TARGET_DIR/debug/sdv-recovery"
+  echo "http://127.0.0.1:$keys" > "$STATE/keys.url"
+  echo "http://127.0.0.1:$ceremony" > "$STATE/ceremony.url"
+}
 
 # --- archival: arlocal (Arweave), IPFS, sdv-archival -------------------------------------
 
@@ -761,14 +810,19 @@ cmd_status() {
     printf '%-22s %-50s %s\n' indexer "${api:--}" "down (log $STATE/indexer.log)"; ok=1
   fi
   local part url
-  for part in gateway storage compliance notify; do
+  for part in gateway storage compliance notify keys ceremony; do
     url="$(cat "$STATE/$part.url" 2>/dev/null || true)"
+    local log=storage
+    case "$part" in notify) log=notify ;; keys|ceremony) log=recovery ;; esac
     if [ -n "$url" ] && curl -sf -m 3 -o /dev/null "$url/health"; then
       printf '%-22s %-50s %s\n' "$part" "$url" up
     else
-      printf '%-22s %-50s %s\n' "$part" "${url:--}" "down (log $STATE/$( [ "$part" = notify ] && echo notify || echo storage).log)"; ok=1
+      printf '%-22s %-50s %s\n' "$part" "${url:--}" "down (log $STATE/$log.log)"; ok=1
     fi
   done
+  if [ -s "$STATE/recovery-key.pub" ]; then
+    printf '%-22s %-50s %s\n' "hsm token" "sdv-dev (SOFTHSM2_CONF=$STATE/softhsm/softhsm2.conf)" "recovery key $(cut -c1-16 "$STATE/recovery-key.pub")..."
+  fi
   for part in relayer-storage-attestor relayer-retention-executor mail; do
     local pid; pid="$(cat "$STATE/$part.pid" 2>/dev/null || true)"
     url="$( [ "$part" = mail ] && cat "$STATE/mail.url" 2>/dev/null || echo "$(cat "$STATE/database.url" 2>/dev/null) (outbox)")"

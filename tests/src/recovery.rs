@@ -63,12 +63,31 @@ impl RecoveryService {
     /// Starts it on `stack`'s database, indexer and notification service with the token of
     /// `hsm`; `extra` is more environment. Returns once both APIs answer.
     pub async fn start(stack: &StorageStack, hsm: &SoftHsm, extra: &[(&str, &str)]) -> Self {
+        Self::start_on(
+            &stack.database_url,
+            &stack.indexer.api,
+            &stack.notify,
+            hsm,
+            extra,
+        )
+        .await
+    }
+
+    /// Starts it on the database `database_url` with the indexer and notification service at
+    /// those URLs (which need not answer: its workers then retry).
+    pub async fn start_on(
+        database_url: &str,
+        indexer: &str,
+        notify: &str,
+        hsm: &SoftHsm,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let (keys, ceremony) = (free_port(), free_port());
         let mut env = token_env(hsm);
         env.extend([
-            ("DATABASE_URL".into(), stack.database_url.clone()),
-            ("SDV_INDEXER_URL".into(), stack.indexer.api.clone()),
-            ("SDV_NOTIFY_URL".into(), stack.notify.clone()),
+            ("DATABASE_URL".into(), database_url.to_owned()),
+            ("SDV_INDEXER_URL".into(), indexer.to_owned()),
+            ("SDV_NOTIFY_URL".into(), notify.to_owned()),
             ("SDV_NOTIFY_API_KEY".into(), NOTIFY_KEY.into()),
             ("SDV_KEYS_LISTEN".into(), format!("127.0.0.1:{keys}")),
             (
@@ -160,7 +179,8 @@ async fn get(url: &str) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn post(url: &str, body: &Value) -> (u16, Value) {
+/// `POST` of JSON to `url` (status, body).
+pub async fn post(url: &str, body: &Value) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(url)
         .json(body)
@@ -220,9 +240,20 @@ async fn participate(ceremony: String, id: String, role: Role) -> Share {
 /// A new MPC wallet: the device and the backup run the key generation with the custodian
 /// through the ceremony API, in parallel as two parties would. Returns their shares.
 pub async fn create_mpc_wallet(service: &RecoveryService) -> (Share, Share) {
+    let id = open_dkg(service).await;
+    run_dkg(service, &id).await
+}
+
+/// Opens a key generation session; returns its id.
+pub async fn open_dkg(service: &RecoveryService) -> String {
     let (status, opened) = post(&format!("{}/v1/dkg", service.ceremony), &json!({})).await;
     assert_eq!(status, 201, "opening a key generation: {opened}");
-    let id = opened["id"].as_str().expect("a session id").to_owned();
+    opened["id"].as_str().expect("a session id").to_owned()
+}
+
+/// The device's and the backup's parts of session `id`, in parallel; returns their shares.
+pub async fn run_dkg(service: &RecoveryService, id: &str) -> (Share, Share) {
+    let id = id.to_owned();
     let device = tokio::spawn(participate(
         service.ceremony.clone(),
         id.clone(),

@@ -144,6 +144,13 @@ async fn a_lost_mpc_wallet_is_recovered_and_every_data_key_rewrapped_once_in_the
         .await;
         stored.push((token, doc));
     }
+    // And a fourth whose recovery wrap was damaged on its way (the gateway cannot tell).
+    let damaged = seal(5_000);
+    let mut upload = create(&damaged, &w1_key, recovery_public, "damaged.pdf");
+    let mut wrap = hex::decode(&upload.wrapped_keys[1].wrapped).unwrap();
+    wrap[50] ^= 1;
+    upload.wrapped_keys[1].wrapped = hex::encode(wrap);
+    let damaged_token = submit(&owner, &upload, &damaged).await;
 
     // And names 3 guardians: two people and a hardware key in a token of its own.
     let (g1, g2) = (random_keypair(), random_keypair());
@@ -295,7 +302,7 @@ async fn a_lost_mpc_wallet_is_recovered_and_every_data_key_rewrapped_once_in_the
     service.kill_9();
     let first = half["document_states"][0].clone();
     assert_eq!(half["state"], "rewrapping", "{half}");
-    assert_eq!(half["documents"], 3, "{half}");
+    assert_eq!(half["documents"], 4, "{half}");
     assert!(
         half["rewrapped"].as_i64() < Some(3),
         "killed half-way: {half}"
@@ -312,17 +319,39 @@ async fn a_lost_mpc_wallet_is_recovered_and_every_data_key_rewrapped_once_in_the
             done["rewrapped"].clone(),
             done["failed"].clone()
         ),
-        (3.into(), 3.into(), 0.into()),
+        (4.into(), 3.into(), 1.into()),
         "{done}"
     );
     let states = done["document_states"].as_array().unwrap();
-    assert_eq!(states.len(), 3, "{done}");
-    assert!(
-        states
-            .iter()
-            .all(|d| d["state"] == "rewrapped" && d["format"] == "v2"),
-        "{done}"
-    );
+    assert_eq!(states.len(), 4, "{done}");
+    for d in states {
+        if d["token_id"] == damaged_token {
+            // The damaged wrap is reported for an operator, and nothing is stored for it.
+            assert_eq!(d["state"], "failed", "{d}");
+            assert!(
+                d["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("the token refused it"),
+                "{d}"
+            );
+        } else {
+            assert_eq!(
+                (d["state"].as_str(), d["format"].as_str()),
+                (Some("rewrapped"), Some("v2")),
+                "{d}"
+            );
+        }
+    }
+    let damaged_rows: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM storage_wrapped_keys WHERE sha256 = $1 AND recipient = $2",
+    )
+    .bind(&damaged.sha256[..])
+    .bind(&PublicKey::from(&w2_secret).to_bytes()[..])
+    .fetch_one(&stack.pool)
+    .await
+    .unwrap();
+    assert_eq!(damaged_rows, 0, "no key is stored for the damaged document");
     assert!(
         states.contains(&first),
         "the first document was not done again: {first} in {done}"

@@ -502,32 +502,14 @@ async fn create(
             HolderRef::Vault(v) => Some(v as i64),
             HolderRef::Account => None,
         };
-        // Uploads of this holder still on their way to a mint count against the limit too,
-        // unless the chain has the document already. They are looked up before the live count,
-        // so a mint landing in between is counted twice (a refusal to retry), never missed.
-        let on_their_way: Vec<(bool, Vec<u8>)> = sqlx::query_as(
-            "SELECT u.state = 'open', u.sha256 FROM storage_uploads u
-             LEFT JOIN relayer_outbox o ON o.idempotency_key = u.mint_key
-             WHERE u.account = $1 AND u.vault IS NOT DISTINCT FROM $2
-               AND (u.state = 'open' AND u.last_activity > now() - make_interval(secs => $3)
-                    OR u.state IN ('stored', 'staged') AND o.status IN ('pending', 'signed'))",
-        )
-        .bind(&me.account.0[..])
-        .bind(vault)
-        .bind((IDLE_EXPIRY_MS / 1000) as f64)
-        .fetch_all(state.pool())
-        .await?;
-        let mut pending = 0u64;
-        for (open, sha) in on_their_way {
-            let minted = !open
-                && match <[u8; 32]>::try_from(sha.as_slice()) {
-                    Ok(sha) => documents.token_by_hash(sha).await?.is_some(),
-                    Err(_) => false,
-                };
-            pending += u64::from(!minted);
+        // A mint landing between the two lookups of `in_use` is counted twice, so a count at
+        // the limit is taken again before refusing: a refusal needs two counts at the limit.
+        let mut count = in_use(&state, &me.account, vault, holder).await?;
+        if count.0 + count.1 >= u64::from(max) {
+            count = in_use(&state, &me.account, vault, holder).await?;
         }
-        let live = documents.live_documents(holder).await?;
-        if u64::from(live) + pending >= u64::from(max) {
+        let (live, pending) = count;
+        if live + pending >= u64::from(max) {
             return Err(ApiError::forbidden(
                 "tier_document_limit",
                 format!(
@@ -587,6 +569,42 @@ async fn create(
     tracing::info!(upload = %id, size, chunks, tier = tier_name(tier), ?class, "upload opened");
     let row = load(state.pool(), &id, &me.account).await?;
     Ok((StatusCode::CREATED, Json(status_of(&state, &row).await?)))
+}
+
+/// The holder's documents toward its tier's limit: (live on-chain, on their way). Uploads
+/// still on their way to a mint count too, unless the chain has the document already. They
+/// are looked up before the live count, so a mint landing in between is counted twice (the
+/// caller counts again), never missed.
+async fn in_use(
+    state: &AppState,
+    account: &AccountId,
+    vault: Option<i64>,
+    holder: Holder,
+) -> ApiResult<(u64, u64)> {
+    let documents = state.documents();
+    let on_their_way: Vec<(bool, Vec<u8>)> = sqlx::query_as(
+        "SELECT u.state = 'open', u.sha256 FROM storage_uploads u
+         LEFT JOIN relayer_outbox o ON o.idempotency_key = u.mint_key
+         WHERE u.account = $1 AND u.vault IS NOT DISTINCT FROM $2
+           AND (u.state = 'open' AND u.last_activity > now() - make_interval(secs => $3)
+                OR u.state IN ('stored', 'staged') AND o.status IN ('pending', 'signed'))",
+    )
+    .bind(&account.0[..])
+    .bind(vault)
+    .bind((IDLE_EXPIRY_MS / 1000) as f64)
+    .fetch_all(state.pool())
+    .await?;
+    let mut pending = 0u64;
+    for (open, sha) in on_their_way {
+        let minted = !open
+            && match <[u8; 32]>::try_from(sha.as_slice()) {
+                Ok(sha) => documents.token_by_hash(sha).await?.is_some(),
+                Err(_) => false,
+            };
+        pending += u64::from(!minted);
+    }
+    let live = documents.live_documents(holder).await?;
+    Ok((u64::from(live), pending))
 }
 
 async fn list(State(state): State<AppState>, me: Session) -> ApiResult<Json<Vec<UploadStatus>>> {

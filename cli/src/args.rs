@@ -53,6 +53,8 @@ pub(crate) struct Global {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) cosigner: crate::mpc::CosignerArgs,
 }
 
 #[derive(Subcommand)]
@@ -74,6 +76,9 @@ pub(crate) enum Command {
     /// GuardianRecovery: guardians and wallet recovery.
     #[command(subcommand)]
     Guardians(Guardians),
+    /// MPC wallets: a 2-of-3 key among this device, a backup and the custodian.
+    #[command(subcommand)]
+    Mpc(crate::mpc::Mpc),
 }
 
 #[derive(Subcommand)]
@@ -99,7 +104,32 @@ pub(crate) enum Key {
         #[arg(long)]
         stdin: bool,
     },
-    /// List the keys with their addresses.
+    /// Generate (or find) an Ed25519 key in a PKCS#11 token and add it as key NAME.
+    ///
+    /// The key is generated in the token as sensitive and non-extractable and never leaves
+    /// it; writes with `--key NAME` are signed inside the token. The key file holds the
+    /// public key and where the key lives, no secret. The user PIN comes from
+    /// `SDV_PKCS11_PIN` or the first line of the file named by `SDV_PKCS11_PIN_FILE`.
+    #[command(name = "hsm-generate")]
+    HsmGenerate {
+        /// The key's name in the keystore.
+        #[arg(long)]
+        name: String,
+        /// The token's label.
+        #[arg(long = "token")]
+        token: String,
+        /// The key's label in the token (default: NAME).
+        #[arg(long)]
+        key_label: Option<String>,
+        /// The PKCS#11 module.
+        #[arg(
+            long,
+            env = "SDV_PKCS11_MODULE",
+            default_value = crate::token::DEFAULT_MODULE
+        )]
+        module: PathBuf,
+    },
+    /// List the keys with their addresses and kinds.
     List,
     /// Publish the --key account's X25519 encryption key on DocumentNFT.
     ///
@@ -476,6 +506,11 @@ pub(crate) enum Guardians {
     Set(SetGuardians),
     /// Accept being a user's guardian.
     Accept {
+        /// The user.
+        user: String,
+    },
+    /// Record that you, a user's guardian, are still reachable.
+    Heartbeat {
         /// The user.
         user: String,
     },

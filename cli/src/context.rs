@@ -4,10 +4,14 @@ use std::{path::PathBuf, str::FromStr};
 
 use anyhow::{bail, Context as _};
 use sdv_chain::{AccountId, Chain, Deployment};
-use subxt_signer::sr25519::Keypair;
 use zeroize::Zeroizing;
 
-use crate::{args::Global, keystore::Keystore, Usage};
+use crate::{
+    args::Global,
+    keystore::{needs_secret, Keystore},
+    token::{TokenSigner, WalletSigner},
+    Usage,
+};
 
 /// The gateway's address when neither --gateway nor `gateway.url` names one.
 pub(crate) const DEFAULT_GATEWAY: &str = "http://127.0.0.1:9015";
@@ -20,6 +24,8 @@ pub(crate) struct Context {
     gateway: Option<String>,
     key: Option<String>,
     pub(crate) keystore: Keystore,
+    /// Who co-signs with an MPC key.
+    pub(crate) cosigner: crate::mpc::CosignerArgs,
     pub(crate) json: bool,
 }
 
@@ -31,6 +37,7 @@ impl Context {
             indexer: global.indexer.clone(),
             gateway: global.gateway.clone(),
             key: global.key.clone(),
+            cosigner: global.cosigner.clone(),
             keystore: Keystore::new(
                 global
                     .keystore
@@ -78,6 +85,20 @@ impl Context {
                 file.display()
             ),
         }
+    }
+
+    /// The URL in the file `name` next to the deployment file (as `./dev up` writes them),
+    /// if there is one.
+    pub(crate) fn beside_deployment(&self, name: &str) -> Option<String> {
+        let file = self
+            .deployment_path
+            .parent()
+            .unwrap_or_else(|| std::path::Path::new("."))
+            .join(name);
+        std::fs::read_to_string(file)
+            .ok()
+            .map(|url| url.trim().trim_end_matches('/').to_owned())
+            .filter(|url| !url.is_empty())
     }
 
     /// The storage gateway's base URL: --gateway, else `gateway.url` next to the deployment
@@ -135,25 +156,51 @@ impl Context {
         self.keystore.load(self.key_name()?)?.account()
     }
 
-    /// The signing key, unlocked with the passphrase.
-    pub(crate) fn signer(&self) -> anyhow::Result<Keypair> {
+    /// The signer of chain writes: a keystore key unlocked with the passphrase, or a token
+    /// key opened with the token's PIN and checked with a probe signature.
+    pub(crate) fn signer(&self) -> anyhow::Result<WalletSigner> {
         let name = self.key_name()?;
-        // Fail on an unknown key before asking for a passphrase.
-        self.keystore.load(name)?;
+        // Fail on an unknown key before asking for a passphrase or a PIN.
+        let file = self.keystore.load(name)?;
+        if let Some(token) = file.token()? {
+            return Ok(WalletSigner::Token(TokenSigner::open(
+                name,
+                token,
+                file.public_bytes()?,
+            )?));
+        }
+        if file.mpc()?.is_some() {
+            let (signer, _) = crate::mpc::MpcSigner::open_blocking(self, name)?;
+            return Ok(WalletSigner::Mpc(signer));
+        }
         let passphrase = passphrase(&format!("Passphrase for key {name}: "), false)?;
-        self.keystore.unlock(name, &passphrase)
+        Ok(WalletSigner::Sr25519(
+            self.keystore.unlock(name, &passphrase)?,
+        ))
     }
 
-    /// The signing key and its X25519 encryption secret (see
-    /// [`crate::keystore::encryption_secret`]), unlocked with the passphrase.
+    /// The signing key and its X25519 encryption secret, unlocked with the passphrase: an
+    /// sr25519 key with the secret derived from it (see
+    /// [`crate::keystore::encryption_secret`]), or an MPC key with its co-signer and the
+    /// secret of its key file; a token key is refused.
     pub(crate) fn signer_with_encryption_secret(
         &self,
-    ) -> anyhow::Result<(Keypair, x25519_dalek::StaticSecret)> {
+    ) -> anyhow::Result<(WalletSigner, x25519_dalek::StaticSecret)> {
         let name = self.key_name()?;
-        self.keystore.load(name)?;
+        let file = self.keystore.load(name)?;
+        if let Some(token) = file.token()? {
+            return Err(needs_secret(name, token));
+        }
+        if file.mpc()?.is_some() {
+            let (signer, secret) = crate::mpc::MpcSigner::open_blocking(self, name)?;
+            return Ok((WalletSigner::Mpc(signer), secret));
+        }
         let passphrase = passphrase(&format!("Passphrase for key {name}: "), false)?;
         let (keypair, secret) = self.keystore.unlock_secret(name, &passphrase)?;
-        Ok((keypair, crate::keystore::encryption_secret(&secret)?))
+        Ok((
+            WalletSigner::Sr25519(keypair),
+            crate::keystore::encryption_secret(&secret)?,
+        ))
     }
 }
 

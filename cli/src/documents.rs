@@ -32,16 +32,17 @@ use sdv_storage_client::{
     classify::{self, Classification, Rules},
     client::{GatewayClient, Uploader},
     envelope::{self, DataKey, DocumentId},
-    protocol::{CreateUpload, HolderRef, KeyRole, Scheme, UploadState, UploadStatus, WrappedKey},
+    protocol::{CreateUpload, HolderRef, KeyRole, UploadState, UploadStatus, WrappedKey},
     Error as GatewayError,
 };
 use sdv_types::document::{DocumentClass, RetentionOption};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use subxt_signer::sr25519::Keypair;
 use x25519_dalek::{PublicKey, StaticSecret};
 
-use crate::{args::UploadArgs, context::Context, progress::Bar, Paused, Usage};
+use crate::{
+    args::UploadArgs, context::Context, progress::Bar, token::WalletSigner, Paused, Usage,
+};
 
 /// The spec's warning before a permanent (Arweave) upload.
 const PERMANENT_WARNING: &str =
@@ -234,7 +235,7 @@ async fn resume(ctx: &Context, dir: &Path, id: &str, wait_secs: u64) -> anyhow::
             saved.version
         );
     }
-    let signer = ctx.signer()?;
+    let (signer, _) = ctx.signer_with_encryption_secret()?;
     if account_hex(&signer) != saved.account {
         bail!(
             "upload {id} belongs to {}, not to the --key account {}",
@@ -446,7 +447,7 @@ fn data_key_for(
 }
 
 /// A gateway refusal of a read, in words.
-fn refused(e: GatewayError, id: u64, signer: &Keypair) -> anyhow::Error {
+fn refused(e: GatewayError, id: u64, signer: &WalletSigner) -> anyhow::Error {
     match e {
         GatewayError::Api {
             status: 403 | 404 | 410,
@@ -461,16 +462,14 @@ fn refused(e: GatewayError, id: u64, signer: &Keypair) -> anyhow::Error {
     }
 }
 
-/// Logs in to the gateway as `signer`.
-async fn login(gateway: &GatewayClient, signer: &Keypair) -> anyhow::Result<GatewayClient> {
-    gateway
-        .login(&account_hex(signer), Scheme::Sr25519, |m| signer.sign(m).0)
-        .await
-        .with_context(|| format!("logging in to the gateway at {}", gateway.base_url()))
+/// Logs in to the gateway as `signer` (an MPC wallet signs with its co-signer).
+async fn login(gateway: &GatewayClient, signer: &WalletSigner) -> anyhow::Result<GatewayClient> {
+    crate::mpc::gateway_login(gateway, signer).await
 }
 
-fn account_hex(signer: &Keypair) -> String {
-    format!("0x{}", hex::encode(signer.public_key().0))
+fn account_hex(signer: &WalletSigner) -> String {
+    use sdv_chain::subxt::tx::Signer as _;
+    format!("0x{}", hex::encode(signer.account_id().0))
 }
 
 fn resume_hint(id: &str) -> String {
@@ -478,9 +477,13 @@ fn resume_hint(id: &str) -> String {
 }
 
 /// Fails unless `own` is the encryption key DocumentNFT has for the signer.
-async fn check_published(ctx: &Context, signer: &Keypair, own: &PublicKey) -> anyhow::Result<()> {
+async fn check_published(
+    ctx: &Context,
+    signer: &WalletSigner,
+    own: &PublicKey,
+) -> anyhow::Result<()> {
     let (_chain, nft) = ctx.document_nft().await?;
-    let account = sdv_chain::AccountId::from(signer.public_key().0);
+    let account = sdv_chain::subxt::tx::Signer::account_id(signer);
     match nft.encryption_key(&account).await? {
         None => bail!("publish your encryption key first: sdv key publish-encryption-key"),
         Some(published) if published.key != *own.as_bytes() => bail!(

@@ -42,17 +42,58 @@ pub(crate) struct Kdf {
     salt: String,
 }
 
-/// One key file.
+/// The scheme of a key whose sr25519 secret is in the key file, passphrase-encrypted.
+pub(crate) const SCHEME_SR25519: &str = "sr25519";
+/// The scheme of an Ed25519 key that lives in a PKCS#11 token; its file holds no secret.
+pub(crate) const SCHEME_TOKEN: &str = "ed25519-pkcs11";
+/// The scheme of one share of a 2-of-3 MPC wallet (see [`crate::mpc`]): the file holds the
+/// share and an X25519 encryption secret, passphrase-encrypted like an sr25519 secret.
+pub(crate) const SCHEME_MPC: &str = "ed25519-mpc";
+
+/// The public part of an MPC key: which share it is and the wallet it belongs to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct MpcKeyRef {
+    /// The share's role: `device` or `backup`.
+    pub(crate) role: sdv_mpc::Role,
+    /// The wallet's account and each role's verifying share.
+    pub(crate) wallet: sdv_mpc::WalletPublic,
+    /// The X25519 public key of the file's encryption secret (0x + 64 hex digits).
+    pub(crate) encryption_key: String,
+}
+
+/// Where a token key lives: the PKCS#11 module, the token's label and the key's label.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TokenKeyRef {
+    /// The PKCS#11 module (a shared library) that drives the token.
+    pub(crate) module: PathBuf,
+    /// The token's label (`CKA_LABEL` of the token).
+    pub(crate) token: String,
+    /// The key's `CKA_LABEL` in the token.
+    pub(crate) key_label: String,
+}
+
+/// One key file: an sr25519 key with its encrypted secret, or a token key's public part.
+///
+/// The secret fields are absent in a token key's file; the token fields are absent in the
+/// files of sr25519 keys (so files written before token keys existed read as they are).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct KeyFile {
     pub(crate) name: String,
     pub(crate) scheme: String,
     pub(crate) public: String,
     pub(crate) ss58: String,
-    kdf: Kdf,
-    cipher: String,
-    nonce: String,
-    ciphertext: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kdf: Option<Kdf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cipher: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nonce: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ciphertext: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) pkcs11: Option<TokenKeyRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) mpc: Option<MpcKeyRef>,
 }
 
 impl KeyFile {
@@ -60,6 +101,54 @@ impl KeyFile {
     pub(crate) fn account(&self) -> anyhow::Result<sdv_chain::AccountId> {
         sdv_chain::AccountId::from_str(&self.ss58)
             .map_err(|e| anyhow::anyhow!("key file {}: bad address: {e}", self.name))
+    }
+
+    /// Where the key lives, when it is a token key.
+    pub(crate) fn token(&self) -> anyhow::Result<Option<&TokenKeyRef>> {
+        match (self.scheme.as_str(), &self.pkcs11) {
+            (SCHEME_TOKEN, Some(token)) => Ok(Some(token)),
+            (SCHEME_TOKEN, None) => bail!(
+                "key file {}: a {SCHEME_TOKEN} key without its module, token and key label",
+                self.name
+            ),
+            _ => Ok(None),
+        }
+    }
+
+    /// The share and wallet, when it is an MPC key.
+    pub(crate) fn mpc(&self) -> anyhow::Result<Option<&MpcKeyRef>> {
+        match (self.scheme.as_str(), &self.mpc) {
+            (SCHEME_MPC, Some(mpc)) => Ok(Some(mpc)),
+            (SCHEME_MPC, None) => bail!(
+                "key file {}: a {SCHEME_MPC} key without its role and wallet",
+                self.name
+            ),
+            _ => Ok(None),
+        }
+    }
+
+    /// The public key's 32 bytes.
+    pub(crate) fn public_bytes(&self) -> anyhow::Result<[u8; 32]> {
+        self.public
+            .strip_prefix("0x")
+            .and_then(|h| hex::decode(h).ok())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| anyhow::anyhow!("key file {}: bad public key", self.name))
+    }
+
+    /// What kind of key it is, in words.
+    pub(crate) fn kind(&self) -> String {
+        match &self.pkcs11 {
+            Some(token) if self.scheme == SCHEME_TOKEN => {
+                format!("ed25519 in PKCS#11 token {:?}", token.token)
+            }
+            _ => match &self.mpc {
+                Some(mpc) if self.scheme == SCHEME_MPC => {
+                    format!("ed25519 MPC wallet, {} share of 2-of-3", mpc.role)
+                }
+                _ => self.scheme.clone(),
+            },
+        }
     }
 }
 
@@ -129,6 +218,96 @@ impl Keystore {
         secret: &str,
         passphrase: &str,
     ) -> anyhow::Result<KeyFile> {
+        self.check_new(name)?;
+        let keypair = keypair_of(secret)?;
+        let (kdf, nonce, ciphertext) = encrypt(secret.as_bytes(), passphrase)?;
+        let account = sdv_chain::AccountId::from(keypair.public_key().0);
+        let file = KeyFile {
+            name: name.into(),
+            scheme: SCHEME_SR25519.into(),
+            public: format!("0x{}", hex::encode(keypair.public_key().0)),
+            ss58: account.to_string(),
+            kdf: Some(kdf),
+            cipher: Some("xchacha20poly1305".into()),
+            nonce: Some(hex::encode(nonce)),
+            ciphertext: Some(hex::encode(ciphertext)),
+            pkcs11: None,
+            mpc: None,
+        };
+        self.write(&file)?;
+        Ok(file)
+    }
+
+    /// Writes key `name` for an Ed25519 key with the `public` key that lives in a token: its
+    /// public key, address and where it lives, no secret.
+    pub(crate) fn save_token_key(
+        &self,
+        name: &str,
+        public: [u8; 32],
+        token: TokenKeyRef,
+    ) -> anyhow::Result<KeyFile> {
+        self.check_new(name)?;
+        let file = KeyFile {
+            name: name.into(),
+            scheme: SCHEME_TOKEN.into(),
+            public: format!("0x{}", hex::encode(public)),
+            ss58: sdv_chain::AccountId::from(public).to_string(),
+            kdf: None,
+            cipher: None,
+            nonce: None,
+            ciphertext: None,
+            pkcs11: Some(token),
+            mpc: None,
+        };
+        self.write(&file)?;
+        Ok(file)
+    }
+
+    /// Writes key `name` for a share of an MPC wallet: `secret` (the share and the encryption
+    /// secret, see [`crate::mpc`]) encrypted under `passphrase` like an sr25519 secret, and
+    /// the wallet's public data readable.
+    pub(crate) fn save_mpc_key(
+        &self,
+        name: &str,
+        mpc: MpcKeyRef,
+        secret: &[u8],
+        passphrase: &str,
+    ) -> anyhow::Result<KeyFile> {
+        self.check_new(name)?;
+        let (kdf, nonce, ciphertext) = encrypt(secret, passphrase)?;
+        let account = mpc.wallet.account;
+        let file = KeyFile {
+            name: name.into(),
+            scheme: SCHEME_MPC.into(),
+            public: format!("0x{}", hex::encode(account)),
+            ss58: sdv_chain::AccountId::from(account).to_string(),
+            kdf: Some(kdf),
+            cipher: Some("xchacha20poly1305".into()),
+            nonce: Some(hex::encode(nonce)),
+            ciphertext: Some(hex::encode(ciphertext)),
+            pkcs11: None,
+            mpc: Some(mpc),
+        };
+        self.write(&file)?;
+        Ok(file)
+    }
+
+    /// Decrypts the secret of the MPC key `name` with `passphrase`.
+    pub(crate) fn unlock_mpc(
+        &self,
+        name: &str,
+        passphrase: &str,
+    ) -> anyhow::Result<(KeyFile, Zeroizing<Vec<u8>>)> {
+        let file = self.load(name)?;
+        if file.mpc()?.is_none() {
+            bail!("key {name} is not an MPC key ({})", file.kind());
+        }
+        let secret = decrypt(&file, passphrase)?;
+        Ok((file, secret))
+    }
+
+    /// Fails unless `name` is a valid name that no key has.
+    pub(crate) fn check_new(&self, name: &str) -> anyhow::Result<()> {
         if !valid_name(name) {
             return Err(Usage(format!(
                 "\"{name}\" is not a key name (1 to 64 letters, digits, '-' or '_')"
@@ -138,38 +317,13 @@ impl Keystore {
         if self.contains(name) {
             bail!("a key named {name} exists already");
         }
-        let keypair = keypair_of(secret)?;
-        let mut salt = [0u8; 16];
-        let mut nonce = [0u8; 24];
-        rand::rngs::OsRng.fill_bytes(&mut salt);
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let kdf = Kdf {
-            algorithm: "argon2id".into(),
-            m_cost_kib: M_COST_KIB,
-            t_cost: T_COST,
-            p_cost: P_COST,
-            salt: hex::encode(salt),
-        };
-        let key = derive(&kdf, passphrase)?;
-        let cipher = XChaCha20Poly1305::new(key.as_ref().into());
-        let ciphertext = cipher
-            .encrypt(XNonce::from_slice(&nonce), secret.as_bytes())
-            .map_err(|_| anyhow::anyhow!("encrypting the key failed"))?;
-        let account = sdv_chain::AccountId::from(keypair.public_key().0);
-        let file = KeyFile {
-            name: name.into(),
-            scheme: "sr25519".into(),
-            public: format!("0x{}", hex::encode(keypair.public_key().0)),
-            ss58: account.to_string(),
-            kdf,
-            cipher: "xchacha20poly1305".into(),
-            nonce: hex::encode(nonce),
-            ciphertext: hex::encode(ciphertext),
-        };
+        Ok(())
+    }
+
+    fn write(&self, file: &KeyFile) -> anyhow::Result<()> {
         fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
-        write_private(&self.path(name), &serde_json::to_vec_pretty(&file)?)?;
-        Ok(file)
+        write_private(&self.path(&file.name), &serde_json::to_vec_pretty(file)?)
     }
 
     /// Decrypts key `name` with `passphrase`.
@@ -184,21 +338,16 @@ impl Keystore {
         passphrase: &str,
     ) -> anyhow::Result<(Keypair, Zeroizing<String>)> {
         let file = self.load(name)?;
-        if file.kdf.algorithm != "argon2id" || file.cipher != "xchacha20poly1305" {
-            bail!("key {name} uses an unknown key derivation or cipher");
+        if let Some(token) = file.token()? {
+            return Err(needs_secret(name, token));
         }
-        let key = derive(&file.kdf, passphrase)?;
-        let nonce = hex::decode(&file.nonce).context("key file: bad nonce")?;
-        let ciphertext = hex::decode(&file.ciphertext).context("key file: bad ciphertext")?;
-        if nonce.len() != 24 {
-            bail!("key file {name}: bad nonce");
+        if file.mpc()?.is_some() {
+            bail!(
+                "key {name} is a share of an MPC wallet, not an sr25519 key: it signs with a \
+                 co-signer (see `sdv mpc show --name {name}`)"
+            );
         }
-        let cipher = XChaCha20Poly1305::new(key.as_ref().into());
-        let secret = Zeroizing::new(
-            cipher
-                .decrypt(XNonce::from_slice(&nonce), ciphertext.as_slice())
-                .map_err(|_| anyhow::anyhow!("wrong passphrase for key {name}"))?,
-        );
+        let secret = decrypt(&file, passphrase)?;
         let secret = std::str::from_utf8(&secret).context("key file: bad secret")?;
         let keypair = keypair_of(secret)?;
         if format!("0x{}", hex::encode(keypair.public_key().0)) != file.public {
@@ -206,6 +355,17 @@ impl Keystore {
         }
         Ok((keypair, Zeroizing::new(secret.to_owned())))
     }
+}
+
+/// The refusal of a command that needs an sr25519 secret, for a token key (a usage error).
+pub(crate) fn needs_secret(name: &str, token: &TokenKeyRef) -> anyhow::Error {
+    Usage(format!(
+        "key {name} is an Ed25519 key in PKCS#11 token {:?} and its secret never leaves the \
+         token: it signs chain writes only; this command needs a keystore (sr25519) key's \
+         secret (the encryption key, the gateway login)",
+        token.token
+    ))
+    .into()
 }
 
 /// The sr25519 key of a phrase or secret URI (`//Alice` derives from the dev phrase).
@@ -276,6 +436,53 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// Encrypts `secret` under `passphrase`: a fresh Argon2id salt and XChaCha20-Poly1305 nonce;
+/// returns the key derivation, the nonce and the ciphertext.
+fn encrypt(secret: &[u8], passphrase: &str) -> anyhow::Result<(Kdf, [u8; 24], Vec<u8>)> {
+    let mut salt = [0u8; 16];
+    let mut nonce = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let kdf = Kdf {
+        algorithm: "argon2id".into(),
+        m_cost_kib: M_COST_KIB,
+        t_cost: T_COST,
+        p_cost: P_COST,
+        salt: hex::encode(salt),
+    };
+    let key = derive(&kdf, passphrase)?;
+    let cipher = XChaCha20Poly1305::new(key.as_ref().into());
+    let ciphertext = cipher
+        .encrypt(XNonce::from_slice(&nonce), secret)
+        .map_err(|_| anyhow::anyhow!("encrypting the key failed"))?;
+    Ok((kdf, nonce, ciphertext))
+}
+
+/// Decrypts the secret of `file` with `passphrase`.
+fn decrypt(file: &KeyFile, passphrase: &str) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let name = &file.name;
+    let (Some(kdf), Some(cipher), Some(nonce), Some(ciphertext)) =
+        (&file.kdf, &file.cipher, &file.nonce, &file.ciphertext)
+    else {
+        bail!("key file {name}: no encrypted secret");
+    };
+    if kdf.algorithm != "argon2id" || cipher != "xchacha20poly1305" {
+        bail!("key {name} uses an unknown key derivation or cipher");
+    }
+    let key = derive(kdf, passphrase)?;
+    let nonce = hex::decode(nonce).context("key file: bad nonce")?;
+    let ciphertext = hex::decode(ciphertext).context("key file: bad ciphertext")?;
+    if nonce.len() != 24 {
+        bail!("key file {name}: bad nonce");
+    }
+    let cipher = XChaCha20Poly1305::new(key.as_ref().into());
+    Ok(Zeroizing::new(
+        cipher
+            .decrypt(XNonce::from_slice(&nonce), ciphertext.as_slice())
+            .map_err(|_| anyhow::anyhow!("wrong passphrase for key {name}"))?,
+    ))
+}
+
 fn derive(kdf: &Kdf, passphrase: &str) -> anyhow::Result<Zeroizing<[u8; 32]>> {
     let salt = hex::decode(&kdf.salt).context("key file: bad salt")?;
     let params = Params::new(kdf.m_cost_kib, kdf.t_cost, kdf.p_cost, Some(32))
@@ -341,6 +548,47 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert_eq!(store.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn token_key_file_holds_no_secret_and_refuses_unlocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Keystore::new(dir.path().join("keys"));
+        let token = TokenKeyRef {
+            module: PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
+            token: "guardian".into(),
+            key_label: "g".into(),
+        };
+        let file = store.save_token_key("g", [7; 32], token).unwrap();
+        assert_eq!(file.scheme, SCHEME_TOKEN);
+        assert_eq!(file.public_bytes().unwrap(), [7; 32]);
+        let text = fs::read_to_string(dir.path().join("keys/g.json")).unwrap();
+        for secret_field in ["kdf", "cipher", "nonce", "ciphertext"] {
+            assert!(!text.contains(secret_field), "{text}");
+        }
+        let loaded = store.load("g").unwrap();
+        assert_eq!(loaded.token().unwrap().unwrap().token, "guardian");
+        let err = store.unlock("g", "any").unwrap_err();
+        assert!(err.downcast_ref::<Usage>().is_some(), "{err}");
+        assert!(err.to_string().contains("never leaves the token"), "{err}");
+    }
+
+    #[test]
+    fn key_files_without_token_fields_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Keystore::new(dir.path().to_owned());
+        let file = store.save("alice", "//Alice", "secret").unwrap();
+        let mut json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.path().join("alice.json")).unwrap())
+                .unwrap();
+        assert!(json.get("pkcs11").is_none());
+        json.as_object_mut().unwrap().remove("pkcs11");
+        fs::write(dir.path().join("alice.json"), json.to_string()).unwrap();
+        assert!(store.load("alice").unwrap().token().unwrap().is_none());
+        assert_eq!(
+            store.unlock("alice", "secret").unwrap().public_key().0,
+            file.public_bytes().unwrap()
+        );
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! `sdv`: the SDV wallet and validator command line.
 //!
-//! Keys live encrypted in a keystore directory; writes are signed locally, dry-run, submitted
-//! and awaited until finalized; queries go to the indexer's API. Errors are one line on
+//! Keys live encrypted in a keystore directory, or in a PKCS#11 token (guardians' hardware
+//! keys), or as one share of a 2-of-3 MPC wallet ([`mpc`]); writes are signed locally, in the
+//! token, or by the share with a co-signer, dry-run, submitted and awaited until
+//! finalized; queries go to the indexer's API. Errors are one line on
 //! stderr, `error: ...`, with exit status 1 (2 for malformed input, 3 for a paused upload).
 
 mod args;
 mod context;
 mod documents;
 mod keystore;
+mod mpc;
 mod progress;
 mod query;
+mod token;
 mod write;
 
 use clap::Parser;
@@ -70,6 +74,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             phrase,
             stdin,
         }) => write::key_import(&ctx, &name, uri, phrase, stdin),
+        Command::Key(Key::HsmGenerate {
+            name,
+            token,
+            key_label,
+            module,
+        }) => write::key_hsm_generate(&ctx, &name, &token, key_label.as_deref(), &module),
         Command::Key(Key::List) => query::key_list(&ctx),
         Command::Key(Key::PublishEncryption) => write::key_publish_encryption_key(&ctx).await,
         Command::Gov(gov) => match gov {
@@ -117,6 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Guardians(g) => match g {
             Guardians::Set(set) => write::guardians_set(&ctx, set).await,
             Guardians::Accept { user } => write::guardians_accept(&ctx, &user).await,
+            Guardians::Heartbeat { user } => write::guardians_heartbeat(&ctx, &user).await,
             Guardians::Initiate { user, new_wallet } => {
                 write::guardians_initiate(&ctx, &user, &new_wallet).await
             }
@@ -126,5 +137,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Guardians::Status { user } => query::guardians(&ctx, user).await,
             Guardians::Recovery { recovery } => query::recovery(&ctx, recovery).await,
         },
+        Command::Mpc(command) => mpc::run(&ctx, command).await,
     }
 }

@@ -25,14 +25,26 @@ pub(crate) fn key_list(ctx: &Context) -> anyhow::Result<()> {
     if ctx.json {
         let keys: Vec<Value> = keys
             .iter()
-            .map(|k| json!({ "name": k.name, "scheme": k.scheme, "ss58": k.ss58, "public": k.public }))
+            .map(|k| {
+                let mut entry = json!({
+                    "name": k.name,
+                    "scheme": k.scheme,
+                    "kind": k.kind(),
+                    "ss58": k.ss58,
+                    "public": k.public,
+                });
+                if let Some(token) = &k.pkcs11 {
+                    entry["pkcs11"] = json!(token);
+                }
+                entry
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&keys)?);
     } else if keys.is_empty() {
         println!("no keys (create one with `sdv key generate --name NAME`)");
     } else {
         for k in keys {
-            println!("{:<20} {}", k.name, k.ss58);
+            println!("{:<20} {}  {}", k.name, k.ss58, k.kind());
         }
     }
     Ok(())

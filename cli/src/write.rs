@@ -1,8 +1,8 @@
 //! Commands that write: new keys, and contract calls signed with the --key account.
 
-use std::io::Read;
+use std::{io::Read, path::Path};
 
-use anyhow::bail;
+use anyhow::{bail, Context as _};
 use sdv_chain::{
     from_ink_account, to_ink_account, CallData, Chain, ContractEvent, DocumentNft, Governance,
     GuardianRecovery, Submitted, TeamVault,
@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 use crate::{
     args::{OperationArgs, ProposalArgs, RetentionArg, SetGuardians},
     context::{bytes, hash32, passphrase, Context},
-    keystore::{generate_phrase, keypair_of},
+    keystore::{generate_phrase, keypair_of, TokenKeyRef},
     Usage,
 };
 
@@ -80,12 +80,70 @@ pub(crate) fn key_import(
     Ok(())
 }
 
+pub(crate) fn key_hsm_generate(
+    ctx: &Context,
+    name: &str,
+    token: &str,
+    key_label: Option<&str>,
+    module: &Path,
+) -> anyhow::Result<()> {
+    ctx.keystore.check_new(name)?;
+    let key_label = key_label.unwrap_or(name);
+    let pin = crate::token::pin()?;
+    let key = crate::token::open_key(module, token, key_label, &pin)?;
+    let protection = key
+        .protection()
+        .with_context(|| format!("reading the protection of key {key_label:?}"))?;
+    let file = ctx.keystore.save_token_key(
+        name,
+        key.public_key(),
+        TokenKeyRef {
+            module: module.to_owned(),
+            token: token.to_owned(),
+            key_label: key_label.to_owned(),
+        },
+    )?;
+    let description = crate::token::describe(&protection);
+    if ctx.json {
+        println!(
+            "{}",
+            json!({
+                "name": file.name,
+                "scheme": file.scheme,
+                "ss58": file.ss58,
+                "public": file.public,
+                "module": module.display().to_string(),
+                "token": token,
+                "key_label": key_label,
+                "protection": {
+                    "locked_in": protection.is_locked_in(),
+                    "value_sensitive": protection.value_sensitive,
+                    "always_sensitive": protection.always_sensitive,
+                    "never_extractable": protection.never_extractable,
+                    "wrap_refused": protection.wrap_refused.is_some(),
+                    "make_extractable_refused": protection.make_extractable_refused.is_some(),
+                },
+            })
+        );
+    } else {
+        println!(
+            "key {} created: {} (Ed25519 key {key_label:?} in PKCS#11 token {token:?})",
+            file.name, file.ss58
+        );
+        println!("{description}");
+    }
+    if !protection.is_locked_in() && ctx.json {
+        eprintln!("{description}");
+    }
+    Ok(())
+}
+
 pub(crate) async fn key_publish_encryption_key(ctx: &Context) -> anyhow::Result<()> {
     let (signer, secret) = ctx.signer_with_encryption_secret()?;
     let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
     let public_hex = format!("0x{}", hex::encode(public));
     let (chain, nft) = documents(ctx).await?;
-    let account = sdv_chain::AccountId::from(signer.public_key().0);
+    let account = sdv_chain::subxt::tx::Signer::account_id(&signer);
     if let Some(current) = nft.encryption_key(&account).await? {
         if current.key == public {
             if ctx.json {
@@ -107,10 +165,16 @@ pub(crate) async fn key_publish_encryption_key(ctx: &Context) -> anyhow::Result<
             return Ok(());
         }
     }
-    let submitted = nft
-        .publish_encryption_key(&signer, public)
-        .await
-        .map_err(|e| refused(Target::Document, e))?;
+    let submitted = match &signer {
+        // Signed with the co-signer's round trips: a refusal is an error, nothing sent.
+        crate::token::WalletSigner::Mpc(mpc) => {
+            let address = ctx.deployment()?.address("document_nft")?.clone();
+            let data = CallData::message("publish_encryption_key").arg(&public);
+            mpc.call(&chain, &address, data).await
+        }
+        signer => nft.publish_encryption_key(signer, public).await,
+    }
+    .map_err(|e| refused(Target::Document, e))?;
     if !ctx.json {
         println!("encryption key {public_hex}");
     }
@@ -677,6 +741,20 @@ pub(crate) async fn guardians_accept(ctx: &Context, user: &str) -> anyhow::Resul
         .await
         .map_err(|e| refused(Target::Recovery, e))?;
     report(ctx, &chain, "guardianship accepted", &submitted, None).await
+}
+
+pub(crate) async fn guardians_heartbeat(ctx: &Context, user: &str) -> anyhow::Result<()> {
+    let user = ctx.account(user)?;
+    let signer = ctx.signer()?;
+    let (chain, rec) = recovery(ctx).await?;
+    let submitted = rec
+        .send(
+            &signer,
+            CallData::message("heartbeat").arg(&to_ink_account(&user)),
+        )
+        .await
+        .map_err(|e| refused(Target::Recovery, e))?;
+    report(ctx, &chain, "heartbeat recorded", &submitted, None).await
 }
 
 pub(crate) async fn guardians_initiate(

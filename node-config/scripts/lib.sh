@@ -426,6 +426,10 @@ cmd_up() {
   local pg_port pgdir
   pgdir="/tmp/sdv-dev-pg-$(id -u)"
   pg_port="$(free_port)"
+  # Every `up` deploys new contracts, so the services' state starts over with them: a
+  # database of an earlier chain (or of an earlier version's migrations) would only mislead.
+  pg_stop "$pgdir"
+  rm -rf "$pgdir"
   pg_start "$pgdir" "$pg_port"
   echo "$pgdir" > "$STATE/pg.dir"
   echo "postgres://sdv@127.0.0.1:$pg_port/postgres" > "$STATE/database.url"

@@ -152,3 +152,21 @@ pub(crate) fn account_bytes(value: &Value) -> Option<[u8; 32]> {
 pub(crate) fn hex0x(bytes: &[u8]) -> String {
     format!("0x{}", hex::encode(bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::account_bytes;
+
+    #[test]
+    fn accounts_are_read_in_ss58_and_hex_and_nothing_else() {
+        let raw = [7u8; 32];
+        let ss58 = sdv_chain::AccountId::from(raw).to_string();
+        assert_eq!(account_bytes(&json!(ss58)), Some(raw));
+        assert_eq!(account_bytes(&json!(format!("0x{}", hex::encode(raw)))), Some(raw));
+        for bad in [json!("0x1234"), json!("not an account"), json!(null), json!(12)] {
+            assert_eq!(account_bytes(&bad), None, "{bad}");
+        }
+    }
+}

@@ -251,3 +251,16 @@ async fn notify_recovery(state: &AppState, client: &Client, r: &Value) -> ApiRes
     }
     Ok(sent)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn deadlines_are_written_in_utc_to_the_minute() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        // 2026-11-22 12:34:56.789 UTC
+        assert_eq!(utc(1_795_350_896_789), "2026-11-22 12:34 UTC");
+        assert_eq!(utc(1_795_350_896_789 + 24 * 3600 * 1000), "2026-11-23 12:34 UTC");
+    }
+}

@@ -368,11 +368,17 @@ fn sealed_secrets_open_only_in_the_token_with_their_context() {
     let hsm = SoftHsm::new();
     let token = open(&hsm);
     let key = token.sealing_key("custodian-shares").unwrap();
-    assert!(key.is_locked_in().unwrap(), "the sealing key must be sensitive and never extractable");
+    assert!(
+        key.is_locked_in().unwrap(),
+        "the sealing key must be sensitive and never extractable"
+    );
     let secret = b"a custodian's key package";
     let sealed = key.seal(secret, b"wallet A").unwrap();
     assert_eq!(sealed.len(), 12 + secret.len() + 16);
-    assert!(!sealed.windows(secret.len()).any(|w| w == secret), "the plaintext shows through");
+    assert!(
+        !sealed.windows(secret.len()).any(|w| w == secret),
+        "the plaintext shows through"
+    );
     assert_eq!(key.open(&sealed, b"wallet A").unwrap().as_slice(), secret);
 
     // Found again by label (the same key, not a new one).
@@ -387,7 +393,10 @@ fn sealed_secrets_open_only_in_the_token_with_their_context() {
     let mut tampered = sealed.clone();
     tampered[20] ^= 1;
     assert!(key.open(&tampered, b"wallet A").is_err());
-    assert!(matches!(key.open(&sealed[..20], b"wallet A"), Err(Error::SealedData(20))));
+    assert!(matches!(
+        key.open(&sealed[..20], b"wallet A"),
+        Err(Error::SealedData(20))
+    ));
 
     // Another key of the token cannot open it.
     let other = token.sealing_key("other").unwrap();

@@ -61,7 +61,7 @@ pub use cryptoki::error::RvError;
 pub use ed25519::{verify_ed25519, HsmEd25519Key};
 pub use error::{Error, Result};
 pub use recovery::{HsmRecoveryKey, V1_WRAPPED_LEN, V2_WRAPPED_LEN};
-pub use sealing::HsmSealingKey;
 /// The PIN type of [`Token::open`], re-exported for its callers.
 pub use sdv_config::Secret;
+pub use sealing::HsmSealingKey;
 pub use token::{KeyProtection, Token};

@@ -164,8 +164,16 @@ mod tests {
         let raw = [7u8; 32];
         let ss58 = sdv_chain::AccountId::from(raw).to_string();
         assert_eq!(account_bytes(&json!(ss58)), Some(raw));
-        assert_eq!(account_bytes(&json!(format!("0x{}", hex::encode(raw)))), Some(raw));
-        for bad in [json!("0x1234"), json!("not an account"), json!(null), json!(12)] {
+        assert_eq!(
+            account_bytes(&json!(format!("0x{}", hex::encode(raw)))),
+            Some(raw)
+        );
+        for bad in [
+            json!("0x1234"),
+            json!("not an account"),
+            json!(null),
+            json!(12),
+        ] {
             assert_eq!(account_bytes(&bad), None, "{bad}");
         }
     }

@@ -16,8 +16,8 @@
 //! | `SDV_STORAGE_SPOOL` | where chunks wait until their part is stored | `$TMPDIR/sdv-storage-spool` |
 //! | `SDV_STORAGE_ATTESTOR` | the storage attestor's account (its relayer signs the mints) | the role's holder in ValidatorGovernance |
 //! | `SDV_RETENTION_EXECUTOR` | the retention executor's account | the role's holder in ValidatorGovernance |
-//! | `SDV_RECOVERY_PUBLIC_KEY` | the recovery key's X25519 public key (hex) every data key is also wrapped to | that of `SDV_RECOVERY_KEY_FILE` |
-//! | `SDV_RECOVERY_KEY_FILE` | the recovery key as a key file (X25519 secret, hex; made when missing), until the HSM holds it | none |
+//! | `SDV_RECOVERY_PUBLIC_KEY` | the recovery key's X25519 public key (hex) every data key is also wrapped to: the key in `sdv-recovery`'s token (`sdv-recovery public-key`) | that of `SDV_RECOVERY_KEY_FILE` |
+//! | `SDV_RECOVERY_KEY_FILE` | a recovery key as a key file (X25519 secret, hex; made when missing), for a gateway run without a token (tests, benchmarks) | none |
 //! | `SDV_NOTIFY_URL`, `SDV_NOTIFY_API_KEY` (or `_FILE`) | the notification service | `http://127.0.0.1:8400`, required |
 //! | `SDV_RETENTION_INTERVAL_MS` | how often the retention scheduler runs | 60000 |
 //! | `SDV_SESSION_CHECK_MS` | how often sessions of revoked wallets are ended | 5000 |

@@ -65,7 +65,7 @@ impl TokenSigner {
     /// Opens the token of `at` with the PIN of the environment, takes its key and checks it:
     /// its public key is `expected`, and a probe signature verifies.
     pub(crate) fn open(name: &str, at: &TokenKeyRef, expected: [u8; 32]) -> anyhow::Result<Self> {
-        let key = open_key(&at.module, &at.token, &at.key_label, &pin()?)?;
+        let key = open_key(&at.module, &at.token, &at.key_label, &pin()?, false)?;
         if key.public_key() != expected {
             anyhow::bail!(
                 "key {name}: the key {:?} in token {:?} is not the key of the key file \
@@ -115,19 +115,24 @@ pub(crate) fn pin() -> anyhow::Result<Secret> {
     )
 }
 
-/// Opens the token labelled `token` through `module`, takes (or generates) its Ed25519 key
-/// labelled `key_label`, and checks it with a probe signature.
+/// Opens the token labelled `token` through `module`, takes its Ed25519 key labelled
+/// `key_label` (generated there if there is none and `generate`), and checks it with a probe
+/// signature.
 pub(crate) fn open_key(
     module: &Path,
     token: &str,
     key_label: &str,
     pin: &Secret,
+    generate: bool,
 ) -> anyhow::Result<HsmEd25519Key> {
     let opened = Token::open(module, token, pin)
         .with_context(|| format!("opening PKCS#11 token {token:?} ({})", module.display()))?;
-    let key = opened
-        .ed25519_key(key_label)
-        .with_context(|| format!("Ed25519 key {key_label:?} in token {token:?}"))?;
+    let key = if generate {
+        opened.ed25519_key(key_label)
+    } else {
+        opened.existing_ed25519_key(key_label)
+    }
+    .with_context(|| format!("Ed25519 key {key_label:?} in token {token:?}"))?;
     let signature = key
         .sign(PROBE)
         .with_context(|| format!("signing with key {key_label:?} in token {token:?}"))?;

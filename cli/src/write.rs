@@ -90,7 +90,7 @@ pub(crate) fn key_hsm_generate(
     ctx.keystore.check_new(name)?;
     let key_label = key_label.unwrap_or(name);
     let pin = crate::token::pin()?;
-    let key = crate::token::open_key(module, token, key_label, &pin)?;
+    let key = crate::token::open_key(module, token, key_label, &pin, true)?;
     let protection = key
         .protection()
         .with_context(|| format!("reading the protection of key {key_label:?}"))?;

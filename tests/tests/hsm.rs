@@ -404,3 +404,16 @@ fn sealed_secrets_open_only_in_the_token_with_their_context() {
     // And after the refusals the session still works.
     assert_eq!(key.open(&sealed, b"wallet A").unwrap().as_slice(), secret);
 }
+
+#[test]
+fn a_key_that_must_exist_is_never_made_on_the_way() {
+    let hsm = SoftHsm::new();
+    let token = open(&hsm);
+    let missing = token.existing_ed25519_key("guardian").unwrap_err();
+    assert!(matches!(missing, Error::KeyMissing { .. }), "{missing}");
+    // Still missing: the lookup made nothing.
+    assert!(token.existing_ed25519_key("guardian").is_err());
+    let made = token.ed25519_key("guardian").unwrap();
+    let found = token.existing_ed25519_key("guardian").unwrap();
+    assert_eq!(found.public_key(), made.public_key());
+}

@@ -199,6 +199,17 @@ impl Token {
         HsmSealingKey::find_or_generate(self, label)
     }
 
+    /// The Ed25519 signing key labelled `label`, which must exist: nothing is generated.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::KeyMissing`] when the token has no such key, else as
+    /// [`Token::ed25519_key`].
+    pub fn existing_ed25519_key(&self, label: &str) -> Result<HsmEd25519Key> {
+        let pair = self.find(label, Curve::Ed25519, false)?;
+        Ok(HsmEd25519Key::new(self.clone(), pair))
+    }
+
     /// The session, for one sequence of calls. A panic while holding it cannot leave a
     /// PKCS#11 operation half done (every call used here is single-part), so a poisoned lock
     /// is taken over.
@@ -210,6 +221,11 @@ impl Token {
     }
 
     fn find_or_generate(&self, label: &str, curve: Curve) -> Result<KeyPair> {
+        self.find(label, curve, true)
+    }
+
+    /// The key pair labelled `label` of `curve`; generated when there is none and `generate`.
+    fn find(&self, label: &str, curve: Curve, generate: bool) -> Result<KeyPair> {
         let session = self.session();
         let template = |class| {
             vec![
@@ -229,7 +245,13 @@ impl Token {
             kind: curve.name(),
         };
         let (private, public) = match (privates.as_slice(), publics.as_slice()) {
-            ([], []) => generate_pair(&session, curve, label, true)?,
+            ([], []) if generate => generate_pair(&session, curve, label, true)?,
+            ([], []) => {
+                return Err(Error::KeyMissing {
+                    label: label.to_owned(),
+                    reason: "the token has no such key",
+                })
+            }
             ([private], [public]) => (*private, *public),
             ([_], []) => {
                 return Err(Error::KeyMissing {

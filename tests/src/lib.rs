@@ -7,6 +7,7 @@
 
 pub mod archival;
 pub mod arlocal;
+pub mod cli;
 pub mod documents;
 pub mod garage;
 pub mod hsm;
@@ -19,7 +20,7 @@ pub mod storage;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use sdv_chain::{Chain, Deployment};
+use sdv_chain::{node, subxt::utils::MultiAddress, AccountId, Chain, Deployment};
 use sdv_node_config::{accounts, contracts_dir, deploy, NodeOptions, NodeProcess};
 use sqlx::{postgres::PgPoolOptions, Connection, PgConnection, PgPool};
 use tempfile::TempDir;
@@ -62,6 +63,29 @@ impl TestContext {
     /// The test's private directory (removed on drop).
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()
+    }
+
+    /// Writes the deployment where the binaries read it (`SDV_DEPLOYMENT`) and returns that
+    /// path.
+    pub fn deployment_file(&self) -> std::path::PathBuf {
+        let path = self.dir().join("deployment.json");
+        self.deployment
+            .save(&path)
+            .unwrap_or_else(|e| panic!("saving the deployment: {e}"));
+        path
+    }
+
+    /// Gives `account` some of Alice's balance, for fees.
+    pub async fn fund(&self, account: &AccountId) {
+        self.chain
+            .submit(
+                &node::tx()
+                    .balances()
+                    .transfer_keep_alive(MultiAddress::Id(account.clone()), 1_000_000_000_000_000),
+                &accounts::alice(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("funding {account}: {e}"));
     }
 
     /// Restarts the node on the same chain with its clock `secs` ahead of the real one,

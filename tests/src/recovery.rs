@@ -9,7 +9,6 @@ use std::{
 
 use sdv_chain::AccountId;
 use sdv_mpc::{Commitment, DkgParticipant, Role, Round1Message, Round2Message, Share};
-use sdv_node_config::accounts;
 use serde_json::{json, Value};
 
 use crate::{
@@ -58,6 +57,23 @@ impl RecoveryService {
             .ok()
             .and_then(|k| k.try_into().ok())
             .expect("64 hex digits")
+    }
+
+    /// The storage stack with its gateway wrapping to the recovery key of a fresh token, and
+    /// `sdv-recovery` on that token (`extra` is its additional environment).
+    pub async fn with_stack(
+        ctx: &TestContext,
+        extra: &[(&str, &str)],
+    ) -> (SoftHsm, [u8; 32], StorageStack, Self) {
+        let token = SoftHsm::new();
+        let recovery_public = Self::public_key(&token);
+        let stack = StorageStack::start_with(
+            ctx,
+            &[("SDV_RECOVERY_PUBLIC_KEY", &hex::encode(recovery_public))],
+        )
+        .await;
+        let service = Self::start(&stack, &token, extra).await;
+        (token, recovery_public, stack, service)
     }
 
     /// Starts it on `stack`'s database, indexer and notification service with the token of
@@ -317,20 +333,6 @@ pub async fn cosign_for(
         .and_then(|s| hex::decode(s.trim_start_matches("0x")).ok())
         .and_then(|s| s.try_into().ok())
         .ok_or_else(|| format!("a malformed signature answer: {signed}"))
-}
-
-/// Gives `account` some of Alice's balance, for fees.
-pub async fn fund(ctx: &TestContext, account: &AccountId) {
-    use sdv_chain::{node, subxt::utils::MultiAddress};
-    ctx.chain
-        .submit(
-            &node::tx()
-                .balances()
-                .transfer_keep_alive(MultiAddress::Id(account.clone()), 1_000_000_000_000_000),
-            &accounts::alice(),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("funding {account}: {e}"));
 }
 
 /// Sends a contract message signed by the MPC wallet of `share` with the custodian's share.

@@ -12,7 +12,13 @@ use std::{
 
 use sdv_chain::{to_ink_account, DocumentNft, Mint};
 use sdv_node_config::accounts;
-use sdv_system_tests::{binary, fresh_database, indexer::IndexerProcess, TestContext};
+use sdv_system_tests::{
+    binary,
+    cli::{error_line, json_args, json_of, keystore, sdv_command, stdout_of},
+    fresh_database,
+    indexer::IndexerProcess,
+    TestContext,
+};
 use sdv_types::document::{DocumentClass, Holder, RetentionOption};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -29,32 +35,19 @@ struct Sdv {
 
 impl Sdv {
     fn new(ctx: &TestContext, indexer: Option<&IndexerProcess>) -> Self {
-        let deployment = ctx.dir().join("deployment.json");
-        ctx.deployment.save(&deployment).unwrap();
         Self {
-            deployment,
-            keystore: tempfile::Builder::new()
-                .prefix("sdv-test-keys-")
-                .tempdir()
-                .unwrap(),
+            deployment: ctx.deployment_file(),
+            keystore: keystore(),
             indexer: indexer.map(|i| i.api.clone()),
         }
     }
 
     fn command(&self, key: Option<&str>, passphrase: &str, args: &[&str]) -> Output {
-        let mut command = Command::new(binary("sdv"));
-        command
-            .env_remove("SDV_KEY")
-            .env_remove("SDV_PASSPHRASE_FILE")
-            .env_remove("SDV_NODE_URL")
-            .env("SDV_DEPLOYMENT", &self.deployment)
-            .env("SDV_KEYSTORE", self.keystore.path())
-            .env("SDV_PASSPHRASE", passphrase)
-            .args(args);
-        match &self.indexer {
-            Some(url) => command.env("SDV_INDEXER_URL", url),
-            None => command.env_remove("SDV_INDEXER_URL"),
-        };
+        let mut command = sdv_command(&self.deployment, self.keystore.path());
+        command.env("SDV_PASSPHRASE", passphrase).args(args);
+        if let Some(url) = &self.indexer {
+            command.env("SDV_INDEXER_URL", url);
+        }
         if let Some(key) = key {
             command.env("SDV_KEY", key);
         }
@@ -63,35 +56,18 @@ impl Sdv {
 
     /// Runs `sdv args` as `key`, asserts success, and returns stdout.
     fn ok(&self, key: Option<&str>, args: &[&str]) -> String {
-        let out = self.command(key, PASSPHRASE, args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "sdv {args:?} failed: {}{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
+        stdout_of(self.command(key, PASSPHRASE, args), args)
     }
 
     /// Runs `sdv --json args` and parses its output.
     fn json(&self, key: Option<&str>, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let stdout = self.ok(key, &all);
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("sdv {args:?}: {e}: {stdout}"))
+        json_of(&self.ok(key, &json_args(args)), args)
     }
 
     /// Runs `sdv args` with `passphrase`, asserts a failure with one `error:` line on stderr,
     /// and returns that line.
     fn fails(&self, key: Option<&str>, passphrase: &str, args: &[&str]) -> String {
-        let out = self.command(key, passphrase, args);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success(), "sdv {args:?} succeeded");
-        assert_ne!(out.status.code(), Some(0));
-        let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "sdv {args:?}: not one line: {stderr:?}");
-        assert!(lines[0].starts_with("error: "), "{stderr:?}");
-        lines[0].to_owned()
+        error_line(self.command(key, passphrase, args), None, args)
     }
 
     /// Imports a dev key from its secret URI.
@@ -105,9 +81,7 @@ async fn stack() -> (TestContext, PgPool, IndexerProcess, Sdv) {
     let ctx = TestContext::new().await;
     let pool = fresh_database().await;
     let url = sdv_system_tests::indexer::url_of(&pool).await;
-    let deployment = ctx.dir().join("deployment.json");
-    ctx.deployment.save(&deployment).unwrap();
-    let indexer = IndexerProcess::start(&deployment, &url, 16);
+    let indexer = IndexerProcess::start(&ctx.deployment_file(), &url, 16);
     let sdv = Sdv::new(&ctx, Some(&indexer));
     (ctx, pool, indexer, sdv)
 }

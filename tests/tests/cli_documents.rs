@@ -5,13 +5,17 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output},
+    process::Output,
 };
 
 use rand::RngCore;
 use sdv_chain::{to_ink_account, DocumentNft};
 use sdv_node_config::accounts;
-use sdv_system_tests::{binary, storage::StorageStack, TestContext};
+use sdv_system_tests::{
+    cli::{json_args, json_of, keystore, last_error_line, sdv_command, stdout_of},
+    storage::StorageStack,
+    TestContext,
+};
 use sdv_types::{
     document::{Holder, RetentionOption},
     governance::Tier,
@@ -33,34 +37,27 @@ struct Sdv {
 
 impl Sdv {
     fn new(stack: &StorageStack) -> Self {
-        let dir = |prefix| tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
         Self {
             deployment: stack.deployment.clone(),
             indexer: stack.indexer.api.clone(),
             gateway: stack.gateway.clone(),
-            keystore: dir("sdv-test-keys-"),
-            uploads: dir("sdv-test-uploads-"),
+            keystore: keystore(),
+            uploads: tempfile::Builder::new()
+                .prefix("sdv-test-uploads-")
+                .tempdir()
+                .unwrap(),
         }
     }
 
     fn command(&self, key: Option<&str>, env: &[(&str, &str)], args: &[&str]) -> Output {
-        let mut command = Command::new(binary("sdv"));
+        let mut command = sdv_command(&self.deployment, self.keystore.path());
         command
-            .env_remove("SDV_KEY")
-            .env_remove("SDV_PASSPHRASE_FILE")
-            .env_remove("SDV_NODE_URL")
-            .env_remove("SDV_RETRY_DELAYS_MS")
-            .env_remove("SDV_UPLOAD_STOP_AFTER_CHUNKS")
-            .env("SDV_DEPLOYMENT", &self.deployment)
             .env("SDV_INDEXER_URL", &self.indexer)
             .env("SDV_GATEWAY_URL", &self.gateway)
-            .env("SDV_KEYSTORE", self.keystore.path())
             .env("SDV_UPLOADS_DIR", self.uploads.path())
             .env("SDV_PASSPHRASE", PASSPHRASE)
+            .envs(env.iter().copied())
             .args(args);
-        for (k, v) in env {
-            command.env(k, v);
-        }
         if let Some(key) = key {
             command.env("SDV_KEY", key);
         }
@@ -69,33 +66,18 @@ impl Sdv {
 
     /// Runs `sdv args` as `key`, asserts success, and returns stdout.
     fn ok(&self, key: Option<&str>, args: &[&str]) -> String {
-        let out = self.command(key, &[], args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "sdv {args:?} failed: {}{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
+        stdout_of(self.command(key, &[], args), args)
     }
 
     /// Runs `sdv --json args` and parses its output.
     fn json(&self, key: Option<&str>, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let stdout = self.ok(key, &all);
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("sdv {args:?}: {e}: {stdout}"))
+        json_of(&self.ok(key, &json_args(args)), args)
     }
 
     /// Runs `sdv args`, asserts it failed with `code`, and returns the last stderr line, which
     /// is the `error:` line.
     fn fails(&self, key: Option<&str>, env: &[(&str, &str)], args: &[&str], code: i32) -> String {
-        let out = self.command(key, env, args);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(code), "sdv {args:?}: {stderr}");
-        let last = stderr.lines().last().unwrap_or_default().to_owned();
-        assert!(last.starts_with("error: "), "{stderr:?}");
-        last
+        last_error_line(self.command(key, env, args), code, args)
     }
 
     fn import(&self, name: &str, uri: &str) {

@@ -13,10 +13,8 @@ use std::{
 use sdv_chain::{to_ink_account, AccountId, DocumentNft};
 use sdv_node_config::accounts;
 use sdv_system_tests::{
-    binary,
-    hsm::SoftHsm,
-    recovery::{fund, RecoveryService},
-    storage::StorageStack,
+    cli::{error_line, keystore, sdv_command, stdout_of},
+    recovery::RecoveryService,
     TestContext,
 };
 use sdv_types::{document::Holder, governance::Tier};
@@ -38,17 +36,12 @@ struct Env {
 
 impl Env {
     fn command(&self, keystore: &Path, args: &[&str]) -> Command {
-        let mut command = Command::new(binary("sdv"));
+        let mut command = sdv_command(&self.deployment, keystore);
         command
-            .env_remove("SDV_KEY")
-            .env_remove("SDV_PASSPHRASE_FILE")
-            .env_remove("SDV_NODE_URL")
-            .env("SDV_DEPLOYMENT", &self.deployment)
             .env("SDV_INDEXER_URL", &self.indexer)
             .env("SDV_GATEWAY_URL", &self.gateway)
             .env("SDV_CEREMONY_URL", &self.ceremony)
             .env("SDV_KEYS_URL", &self.keys)
-            .env("SDV_KEYSTORE", keystore)
             .env("SDV_UPLOADS_DIR", self.uploads.path())
             .env("SDV_PASSPHRASE", PASSPHRASE)
             .args(args);
@@ -63,33 +56,13 @@ impl Env {
 
     /// Runs `sdv args`, asserts success, and returns stdout.
     fn ok(&self, keystore: &Path, args: &[&str]) -> String {
-        let out = self.run(keystore, args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "sdv {args:?} failed: {}{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
+        stdout_of(self.run(keystore, args), args)
     }
 
     /// Runs `sdv args`, asserts it failed with status 1 and one `error:` line, and returns it.
     fn fails(&self, keystore: &Path, args: &[&str]) -> String {
-        let out = self.run(keystore, args);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(1), "sdv {args:?}: {stderr}");
-        let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "one line: {stderr:?}");
-        assert!(lines[0].starts_with("error: "), "{stderr:?}");
-        lines[0].to_owned()
+        error_line(self.run(keystore, args), Some(1), args)
     }
-}
-
-fn keystore() -> TempDir {
-    tempfile::Builder::new()
-        .prefix("sdv-test-keys-")
-        .tempdir()
-        .unwrap()
 }
 
 fn key_file(keystore: &Path, name: &str) -> (String, Value) {
@@ -109,14 +82,7 @@ fn nft(ctx: &TestContext) -> DocumentNft {
 async fn an_mpc_wallet_made_by_device_and_backup_signs_only_with_two_shares() {
     // Given the stack and the custodian (`sdv-recovery`, its keys in a token).
     let ctx = TestContext::new().await;
-    let token = SoftHsm::new();
-    let recovery_public = RecoveryService::public_key(&token);
-    let stack = StorageStack::start_with(
-        &ctx,
-        &[("SDV_RECOVERY_PUBLIC_KEY", &hex::encode(recovery_public))],
-    )
-    .await;
-    let service = RecoveryService::start(&stack, &token, &[]).await;
+    let (_token, _, stack, service) = RecoveryService::with_stack(&ctx, &[]).await;
     let env = Env {
         deployment: stack.deployment.clone(),
         indexer: stack.indexer.api.clone(),
@@ -193,7 +159,7 @@ async fn an_mpc_wallet_made_by_device_and_backup_signs_only_with_two_shares() {
     assert_eq!(shown["registry"]["state"], "active", "{shown}");
 
     // Given the wallet has funds and Premium storage.
-    fund(&ctx, &account).await;
+    ctx.fund(&account).await;
     nft(&ctx)
         .set_tier(
             &accounts::roles::tier_authority(),

@@ -4,16 +4,15 @@
 //! wrong PIN fails before anything is sent, and the commands that need an sr25519 secret
 //! refuse the token key.
 
-use std::{
-    path::PathBuf,
-    process::{Command, Output},
-};
+use std::{path::PathBuf, process::Output};
 
-use sdv_chain::{
-    node, subxt::utils::MultiAddress, to_ink_account, AccountId, CallData, GuardianRecovery,
-};
+use sdv_chain::{to_ink_account, AccountId, CallData, GuardianRecovery};
 use sdv_node_config::accounts;
-use sdv_system_tests::{binary, hsm::SoftHsm, TestContext};
+use sdv_system_tests::{
+    cli::{error_line, json_args, json_of, keystore, sdv_command, stdout_of},
+    hsm::SoftHsm,
+    TestContext,
+};
 use sdv_types::recovery::{Guardian, GuardianKind, RecoveryState};
 use serde_json::Value;
 use tempfile::TempDir;
@@ -29,14 +28,9 @@ struct Sdv {
 
 impl Sdv {
     fn new(ctx: &TestContext, hsm: &SoftHsm) -> Self {
-        let deployment = ctx.dir().join("deployment.json");
-        ctx.deployment.save(&deployment).unwrap();
         Self {
-            deployment,
-            keystore: tempfile::Builder::new()
-                .prefix("sdv-test-keys-")
-                .tempdir()
-                .unwrap(),
+            deployment: ctx.deployment_file(),
+            keystore: keystore(),
             pin: hsm.pin().to_owned(),
         }
     }
@@ -44,16 +38,8 @@ impl Sdv {
     /// Runs `sdv args` as `key` with `pin` for the token; the test process's
     /// `SOFTHSM2_CONF` (set by [`SoftHsm::shared`]) names the tokens.
     fn run(&self, key: Option<&str>, pin: &str, args: &[&str]) -> Output {
-        let mut command = Command::new(binary("sdv"));
+        let mut command = sdv_command(&self.deployment, self.keystore.path());
         command
-            .env_remove("SDV_KEY")
-            .env_remove("SDV_PASSPHRASE_FILE")
-            .env_remove("SDV_PKCS11_PIN_FILE")
-            .env_remove("SDV_PKCS11_MODULE")
-            .env_remove("SDV_NODE_URL")
-            .env_remove("SDV_INDEXER_URL")
-            .env("SDV_DEPLOYMENT", &self.deployment)
-            .env("SDV_KEYSTORE", self.keystore.path())
             .env("SDV_PASSPHRASE", PASSPHRASE)
             .env("SDV_PKCS11_PIN", pin)
             .args(args);
@@ -65,28 +51,14 @@ impl Sdv {
 
     /// Runs `sdv --json args` as `key`, asserts success and parses its output.
     fn json(&self, key: Option<&str>, args: &[&str]) -> Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let out = self.run(key, &self.pin, &all);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "sdv {args:?} failed: {}{stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("sdv {args:?}: {e}: {stdout}"))
+        let stdout = stdout_of(self.run(key, &self.pin, &json_args(args)), args);
+        json_of(&stdout, args)
     }
 
     /// Runs `sdv args` as `key` with `pin`, asserts a failure with exit status `code` and one
     /// `error:` line on stderr, and returns that line.
     fn fails(&self, key: &str, pin: &str, code: i32, args: &[&str]) -> String {
-        let out = self.run(Some(key), pin, args);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(out.status.code(), Some(code), "sdv {args:?}: {stderr}");
-        let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "sdv {args:?}: not one line: {stderr:?}");
-        assert!(lines[0].starts_with("error: "), "{stderr:?}");
-        lines[0].to_owned()
+        error_line(self.run(Some(key), pin, args), Some(code), args)
     }
 
     fn import(&self, name: &str, uri: &str) {
@@ -199,16 +171,7 @@ async fn a_guardian_signs_acceptance_and_attestation_inside_its_token() {
 
     // Given the token account funded by Alice, and Dave naming Alice, the token key and
     // Charlie as guardians.
-    ctx.chain
-        .submit(
-            &node::tx().balances().transfer_keep_alive(
-                MultiAddress::Id(token_account.clone()),
-                1_000_000_000_000_000,
-            ),
-            &accounts::alice(),
-        )
-        .await
-        .unwrap();
+    ctx.fund(&token_account).await;
     sdv.json(
         Some("dave"),
         &[

@@ -3,12 +3,11 @@
 //! [`Chain::call_signed_with`]; one share, a forged share or a garbage signature gets nothing
 //! onto the chain.
 
-use sdv_chain::{node, subxt::utils::MultiAddress, AccountId, CallData, Chain, DocumentNft, Error};
+use sdv_chain::{AccountId, CallData, Chain, DocumentNft, Error};
 use sdv_mpc::{
     aggregate, commit, sign, sign_with, signing_package, verify_share, DkgParticipant, Role,
     Round1Message, Round2Message, Share, SignatureShare,
 };
-use sdv_node_config::accounts;
 use sdv_system_tests::TestContext;
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -73,15 +72,7 @@ async fn funded_wallet(ctx: &TestContext) -> ([Share; 3], AccountId) {
     for share in &shares {
         assert_eq!(AccountId::from(share.account()), account);
     }
-    ctx.chain
-        .submit(
-            &node::tx()
-                .balances()
-                .transfer_keep_alive(MultiAddress::Id(account.clone()), 1_000_000_000_000_000),
-            &accounts::alice(),
-        )
-        .await
-        .unwrap();
+    ctx.fund(&account).await;
     (shares, account)
 }
 

@@ -8,11 +8,7 @@
 //! ends; the node's clock is moved past it; the ceremony, killed half-way, re-wraps every data
 //! key once in the token; the new wallet reads all 3 and the old one nothing.
 
-use std::{
-    path::Path,
-    process::{Command, Output},
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use rand::rngs::OsRng;
 use sdv_chain::{to_ink_account, AccountId, CallData, GuardianRecovery};
@@ -23,10 +19,10 @@ use sdv_storage_client::{
     protocol::{CreateUpload, HolderRef, KeyRole, Scheme},
 };
 use sdv_system_tests::{
-    binary,
+    cli::{sdv_command, stdout_of},
     documents::{api_code, seal, submit, Sealed},
     hsm::SoftHsm,
-    recovery::{cosign, cosign_for, create_mpc_wallet, fund, mpc_call, mpc_login, RecoveryService},
+    recovery::{cosign, cosign_for, create_mpc_wallet, mpc_call, mpc_login, RecoveryService},
     storage::StorageStack,
     TestContext,
 };
@@ -47,28 +43,15 @@ fn random_keypair() -> Keypair {
     Keypair::from_secret_key(seed).expect("an sr25519 key")
 }
 
-/// `sdv` with a keystore of its own and a token PIN, for the hardware guardian.
-fn sdv(deployment: &Path, keystore: &Path, pin: &str, args: &[&str]) -> Output {
-    Command::new(binary("sdv"))
-        .env_remove("SDV_KEY")
-        .env_remove("SDV_NODE_URL")
-        .env_remove("SDV_PKCS11_MODULE")
-        .env("SDV_DEPLOYMENT", deployment)
-        .env("SDV_KEYSTORE", keystore)
+/// Runs `sdv args` with a keystore of its own and a token PIN, for the hardware guardian;
+/// asserts success and returns stdout.
+fn sdv(deployment: &Path, keystore: &Path, pin: &str, args: &[&str]) -> String {
+    let out = sdv_command(deployment, keystore)
         .env("SDV_PKCS11_PIN", pin)
         .args(args)
         .output()
-        .expect("the sdv binary runs")
-}
-
-fn ok(out: Output, what: &str) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what}: {}{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+        .expect("the sdv binary runs");
+    stdout_of(out, args)
 }
 
 /// An upload of `doc` for the owner's encryption key and the recovery key in the token.
@@ -92,16 +75,9 @@ fn create(doc: &Sealed, owner_key: &PublicKey, recovery: [u8; 32], name: &str) -
 async fn a_lost_mpc_wallet_is_recovered_and_every_data_key_rewrapped_once_in_the_token() {
     // Given the stack, with the recovery key made in the service's token.
     let mut ctx = TestContext::new().await;
-    let service_token = SoftHsm::new();
-    let recovery_public = RecoveryService::public_key(&service_token);
-    let stack = StorageStack::start_with(
-        &ctx,
-        &[("SDV_RECOVERY_PUBLIC_KEY", &hex::encode(recovery_public))],
-    )
-    .await;
     // A pause between documents, so that the ceremony can be killed half-way.
-    let mut service =
-        RecoveryService::start(&stack, &service_token, &[("SDV_CEREMONY_PACE_MS", "4000")]).await;
+    let (service_token, recovery_public, stack, mut service) =
+        RecoveryService::with_stack(&ctx, &[("SDV_CEREMONY_PACE_MS", "4000")]).await;
     let (status, published) = service.keys_get("/v1/recovery-key").await;
     assert_eq!(status, 200, "{published}");
     assert_eq!(published["public_key"], hex::encode(recovery_public));
@@ -115,7 +91,7 @@ async fn a_lost_mpc_wallet_is_recovered_and_every_data_key_rewrapped_once_in_the
         .await;
     assert_eq!(registered["state"], "active", "{registered}");
     assert_eq!(registered["shares"].as_array().unwrap().len(), 3);
-    fund(&ctx, &w1).await;
+    ctx.fund(&w1).await;
     let w1_secret = StaticSecret::random_from_rng(OsRng);
     let w1_key = PublicKey::from(&w1_secret);
     mpc_call(
@@ -159,18 +135,15 @@ async fn a_lost_mpc_wallet_is_recovered_and_every_data_key_rewrapped_once_in_the
     let deployment = ctx.dir().join("deployment.json");
     ctx.deployment.save(&deployment).unwrap();
     let run = |args: &[&str]| sdv(&deployment, keystore.path(), guardian_token.pin(), args);
-    let generated = ok(
-        run(&[
-            "--json",
-            "key",
-            "hsm-generate",
-            "--name",
-            "g3",
-            "--token",
-            guardian_token.label(),
-        ]),
-        "sdv key hsm-generate",
-    );
+    let generated = run(&[
+        "--json",
+        "key",
+        "hsm-generate",
+        "--name",
+        "g3",
+        "--token",
+        guardian_token.label(),
+    ]);
     let generated: serde_json::Value = serde_json::from_str(&generated).unwrap();
     let g3: AccountId = generated["ss58"].as_str().unwrap().parse().unwrap();
     for g in [
@@ -178,7 +151,7 @@ async fn a_lost_mpc_wallet_is_recovered_and_every_data_key_rewrapped_once_in_the
         g2.public_key().to_account_id(),
         g3.clone(),
     ] {
-        fund(&ctx, &g).await;
+        ctx.fund(&g).await;
         stack
             .set_contact(&hex0x(&g), &format!("{}@guardians.test", &hex0x(&g)[2..10]))
             .await;
@@ -209,15 +182,12 @@ async fn a_lost_mpc_wallet_is_recovered_and_every_data_key_rewrapped_once_in_the
     );
     recovery.accept(&g1, &w1).await.unwrap();
     recovery.accept(&g2, &w1).await.unwrap();
-    ok(
-        run(&["--key", "g3", "guardians", "accept", &w1.to_string()]),
-        "g3 accepts in its token",
-    );
+    run(&["--key", "g3", "guardians", "accept", &w1.to_string()]);
 
     // And the owner loses the device: the new wallet W2 is a new MPC wallet.
     let (device2, backup2) = create_mpc_wallet(&service).await;
     let w2 = AccountId::from(device2.account());
-    fund(&ctx, &w2).await;
+    ctx.fund(&w2).await;
     let w2_secret = StaticSecret::random_from_rng(OsRng);
     mpc_call(
         &ctx,
@@ -248,10 +218,7 @@ async fn a_lost_mpc_wallet_is_recovered_and_every_data_key_rewrapped_once_in_the
         .await
         .expect("W1 logs in again");
     let id = recovery.initiate(&g1, &w1, &w2).await.unwrap();
-    ok(
-        run(&["--key", "g3", "guardians", "attest", &id.to_string()]),
-        "g3 attests in its token",
-    );
+    run(&["--key", "g3", "guardians", "attest", &id.to_string()]);
     let on_chain = recovery.recovery(id).await.unwrap().expect("the recovery");
     assert!(
         on_chain

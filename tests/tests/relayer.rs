@@ -11,10 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use sdv_chain::{
-    from_ink_account, node, subxt::utils::MultiAddress, AccountId, CallData, Chain, DocumentNft,
-    TeamVault,
-};
+use sdv_chain::{from_ink_account, AccountId, CallData, Chain, DocumentNft, TeamVault};
 use sdv_node_config::{accounts, NodeProcess};
 use sdv_relayer::{outbox, Error, Key, Relayer, Retry, Scheme};
 use sdv_system_tests::{fresh_database, indexer::url_of, indexer::IndexerProcess, TestContext};
@@ -145,15 +142,7 @@ async fn an_ed25519_account_signs_through_the_relayer() {
     let ctx = TestContext::new().await;
     let key = Key::from_uri(Scheme::Ed25519, "//Relayer").unwrap();
     let who = sdv_chain::subxt::tx::Signer::<sdv_chain::NodeConfig>::account_id(&key);
-    ctx.chain
-        .submit(
-            &node::tx()
-                .balances()
-                .transfer_keep_alive(MultiAddress::Id(who.clone()), 1_000_000_000_000_000),
-            &accounts::alice(),
-        )
-        .await
-        .unwrap();
+    ctx.fund(&who).await;
 
     // When it creates a vault through the relayer.
     let relayer = relayer(&ctx, key).await;

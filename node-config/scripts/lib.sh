@@ -426,8 +426,8 @@ cmd_up() {
   local pg_port pgdir
   pgdir="/tmp/sdv-dev-pg-$(id -u)"
   pg_port="$(free_port)"
-  # Every `up` deploys new contracts, so the services' state starts over with them: a
-  # database of an earlier chain (or of an earlier version's migrations) would only mislead.
+  # Every `up` starts a new chain, so the services' state starts over with it: a database of
+  # an earlier chain (or of an earlier version's migrations) would only mislead.
   pg_stop "$pgdir"
   rm -rf "$pgdir"
   pg_start "$pgdir" "$pg_port"
@@ -438,6 +438,9 @@ cmd_up() {
   garage_start "$STATE/garage"
 
   say "starting the node and deploying the contracts"
+  # A new chain each time: the deployer instantiates the same code with the same salt, which a
+  # chain that has it already refuses (DuplicateContract); the database starts over with it.
+  rm -rf "$STATE/chain"
   "$CARGO_TARGET_DIR/debug/sdv-devnet" up --base-path "$STATE/chain" \
     --deployment "$STATE/deployment.json" --node-pid-file "$STATE/node.pid" \
     > "$STATE/devnet.out" 2> "$STATE/devnet.log" &

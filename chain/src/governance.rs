@@ -2,8 +2,9 @@
 
 use sdv_types::governance::{
     Error as GovernanceError, Proposal, ProposalCreated, ProposalId, ProposalKind, ProposalState,
-    ProviderSelection, ReplicationPolicy, Tier, TierParams,
+    ProviderSelection, Release, ReplicationPolicy, Tier, TierParams, Track,
 };
+use sdv_types::Hash32;
 use subxt::tx::Signer;
 
 use crate::{AccountId, CallData, Chain, Contract, Error, NodeConfig, Result, Submitted};
@@ -105,6 +106,33 @@ impl Governance {
     /// The storage providers in service.
     pub async fn providers(&self) -> Result<ProviderSelection> {
         self.query(CallData::message("providers")).await
+    }
+
+    /// The release number under which `digest` of `image` was approved for `track`; `None`
+    /// when governance has not approved it (the fleet deploys only approved digests).
+    pub async fn approved_release_number(
+        &self,
+        image: &str,
+        digest: Hash32,
+        track: Track,
+    ) -> Result<Option<u64>> {
+        self.query(
+            CallData::message("approved_release_number")
+                .arg(&image.to_owned())
+                .arg(&digest)
+                .arg(&track),
+        )
+        .await
+    }
+
+    /// The last release approved for `image` on `track`.
+    pub async fn latest_release(&self, image: &str, track: Track) -> Result<Option<Release>> {
+        self.query(
+            CallData::message("latest_release")
+                .arg(&image.to_owned())
+                .arg(&track),
+        )
+        .await
     }
 }
 

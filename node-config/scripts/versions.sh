@@ -9,7 +9,7 @@ GARAGE_VERSION=2.5.0
 # PyPI packages, pinned: the local SMTP server the notification tests deliver to.
 PYTHON_PACKAGES=(aiosmtpd==1.4.6)
 # Debian packages: the database, the node's build dependencies, the clock mover, pip.
-DEBIAN_PACKAGES=(postgresql datefudge protobuf-compiler clang libclang-dev xz-utils curl python3-pip softhsm2)
+DEBIAN_PACKAGES=(postgresql datefudge protobuf-compiler clang libclang-dev xz-utils curl python3-pip softhsm2 docker.io docker-registry busybox-static)
 # sha256 of the unpacked binaries accepted from a directory of prebuilt tools
 # (SDV_PREBUILT_DIR, files named <binary>-<version>-x86_64-linux-gnu.xz).
 declare -A PREBUILT_SHA256=(

@@ -8,6 +8,7 @@
 pub mod archival;
 pub mod arlocal;
 pub mod cli;
+pub mod docker;
 pub mod documents;
 pub mod garage;
 pub mod hsm;

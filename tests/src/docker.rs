@@ -184,7 +184,7 @@ impl DockerDaemon {
             std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
         }
         std::fs::write(rootfs.path().join("release"), marker).unwrap();
-        let tar = Command::new("tar")
+        let mut tar = Command::new("tar")
             .arg("-C")
             .arg(rootfs.path())
             .args(["-c", "."])
@@ -201,9 +201,10 @@ impl DockerDaemon {
                 "-",
                 reference,
             ])
-            .stdin(tar.stdout.expect("tar's output"))
+            .stdin(tar.stdout.take().expect("tar's output"))
             .output()
             .expect("docker import runs");
+        assert!(tar.wait().expect("tar's status").success(), "tar of the rootfs failed");
         assert!(
             import.status.success(),
             "docker import: {}",

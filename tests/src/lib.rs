@@ -10,6 +10,7 @@ pub mod arlocal;
 pub mod cli;
 pub mod docker;
 pub mod documents;
+pub mod fleet;
 pub mod garage;
 pub mod hsm;
 pub mod indexer;

@@ -1,0 +1,306 @@
+//! The fleet as the tests run it: `sdv-fleet-hq` on a fresh database and the node of a
+//! [`TestContext`], `sdv-agent`s (as processes, or as a container the seed's way) on the test
+//! binary's Docker engine, and the ValidatorGovernance votes that approve a release.
+
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use sdv_chain::Governance;
+use sdv_config::Secret;
+use sdv_fleet::{KeyRing, SigningKey};
+use sdv_node_config::accounts;
+use sdv_types::governance::{ProposalId, ProposalKind, Release, Track};
+use serde_json::Value;
+
+use crate::{
+    docker::{DockerDaemon, Registry},
+    smtp::free_port,
+    storage::Process,
+    TestContext,
+};
+
+/// The operators' API key in the tests.
+pub const ADMIN_KEY: &str = "test-fleet-admin-key-0123456789";
+/// HQ's signing secret, shared with the agents.
+pub const SHARED_SECRET: &str = "test-fleet-shared-secret-0123456789";
+/// Its key id.
+pub const KEY_ID: &str = "sdv-hq-signing-key-01";
+
+/// HQ's key ring, as a test that signs commands itself needs it.
+pub fn key_ring() -> KeyRing {
+    KeyRing::new(vec![
+        SigningKey::new(KEY_ID, Secret::new(SHARED_SECRET)).expect("a valid key")
+    ])
+    .expect("a valid ring")
+}
+
+/// A running `sdv-fleet-hq`.
+pub struct Hq {
+    /// Its base URL.
+    pub url: String,
+    _process: Process,
+}
+
+impl Hq {
+    /// Starts HQ on `database_url` and the chain of `deployment`; `extra` is more environment.
+    pub async fn start(deployment: &Path, database_url: &str, extra: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let mut command = Command::new(crate::binary("sdv-fleet-hq"));
+        command
+            .env("SDV_FLEET_HQ_LISTEN", format!("127.0.0.1:{port}"))
+            .env("DATABASE_URL", database_url)
+            .env("SIGNING_SECRET", SHARED_SECRET)
+            .env("SIGNING_KEY_ID", KEY_ID)
+            .env("HQ_ADMIN_API_KEY", ADMIN_KEY)
+            .env("SDV_DEPLOYMENT", deployment)
+            .env("RUST_LOG", "warn")
+            .envs(extra.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let mut process = Process::new(
+            command.spawn().expect("sdv-fleet-hq starts"),
+            "sdv-fleet-hq",
+        );
+        process.wait_healthy(&[&url]).await;
+        Self {
+            url,
+            _process: process,
+        }
+    }
+
+    /// An operator's request (with the admin key): (status, body).
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .header("x-api-key", ADMIN_KEY);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits (60 s at most) until HQ lists `n` registered agents.
+    pub async fn wait_for_agents(&self, n: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, agents) = self
+                .admin(reqwest::Method::GET, "/v1/fleet/agents", None)
+                .await;
+            let count = agents
+                .as_array()
+                .or_else(|| agents["agents"].as_array())
+                .or_else(|| agents["items"].as_array())
+                .map_or(0, Vec::len);
+            if status == 200 && count >= n {
+                return agents;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{count} of {n} agents registered: {agents}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Starts a distribution and waits (90 s at most) until its job is final; returns the job.
+    pub async fn distribute(&self, body: Value) -> Value {
+        let (status, started) = self
+            .admin(reqwest::Method::POST, "/v1/fleet/distribute", Some(body))
+            .await;
+        assert!(
+            status == 202 || status == 200 || status == 409 || status == 403,
+            "{status} {started}"
+        );
+        let Some(job) = started["job_id"].as_i64() else {
+            return started;
+        };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let (_, job) = self
+                .admin(
+                    reqwest::Method::GET,
+                    &format!("/v1/fleet/distribute/{job}"),
+                    None,
+                )
+                .await;
+            if !matches!(job["state"].as_str(), Some("queued" | "running")) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "the job did not end: {job}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// An `sdv-agent` process.
+pub struct Agent {
+    /// Its node id.
+    pub node_id: String,
+    /// Its base URL.
+    pub url: String,
+    process: Option<Process>,
+    env: Vec<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    /// Starts an agent of `node_id` on `track` against HQ, the engine and the registry.
+    pub async fn start(
+        hq: &Hq,
+        docker: &DockerDaemon,
+        registry: &Registry,
+        deployment: &Path,
+        node_id: &str,
+        track: &str,
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("a directory for the agent");
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let env: Vec<(String, String)> = vec![
+            ("PORT".into(), port.to_string()),
+            ("NODE_ID".into(), node_id.into()),
+            ("JILHQ_URL".into(), hq.url.clone()),
+            ("JILHQ_SHARED_SECRET".into(), SHARED_SECRET.into()),
+            ("SIGNING_KEY_ID".into(), KEY_ID.into()),
+            ("REGISTRY_URL".into(), registry.address.clone()),
+            ("DOCKER_HOST".into(), docker.host()),
+            ("SDV_AGENT_TRACK".into(), track.into()),
+            (
+                "SDV_AGENT_IDENTITY_FILE".into(),
+                dir.path().join("identity.hex").display().to_string(),
+            ),
+            ("SDV_DEPLOYMENT".into(), deployment.display().to_string()),
+            ("SDV_AGENT_HEARTBEAT_MS".into(), "2000".into()),
+            ("RUST_LOG".into(), "warn".into()),
+        ];
+        let mut agent = Self {
+            node_id: node_id.into(),
+            url,
+            process: None,
+            env,
+            _dir: dir,
+        };
+        agent.restart().await;
+        agent
+    }
+
+    /// (Re)starts the process and waits until it answers.
+    pub async fn restart(&mut self) {
+        let mut command = Command::new(crate::binary("sdv-agent"));
+        command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let mut process = Process::new(command.spawn().expect("sdv-agent starts"), "sdv-agent");
+        process.wait_healthy(&[&self.url]).await;
+        self.process = Some(process);
+    }
+
+    /// Kills it (SIGKILL).
+    pub fn kill_9(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            p.kill_9();
+        }
+    }
+}
+
+/// Runs an application container of `node_id` from `reference` (no network), named `name`.
+pub fn run_app(docker: &DockerDaemon, reference: &str, node_id: &str, name: &str) {
+    docker.must(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--label",
+        &format!("sdv.node={node_id}"),
+        "--name",
+        name,
+        reference,
+    ]);
+}
+
+/// The manifest digest of the image container `name` runs (from the image's repo digests).
+pub fn running_digest(docker: &DockerDaemon, name: &str) -> String {
+    let image = docker.must(&["inspect", "--format", "{{.Image}}", name]);
+    let digests = docker.must(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        image.trim(),
+    ]);
+    digests
+        .split('"')
+        .find_map(|d| d.split_once('@').map(|(_, digest)| digest.to_owned()))
+        .unwrap_or_else(|| {
+            panic!("container {name} runs an image without a repo digest: {digests}")
+        })
+}
+
+/// Files an `ApproveRelease` proposal (as the fleet HQ's account) and casts `votes` validator
+/// votes for it; with 7 or more it is executed. Returns the proposal.
+pub async fn approve_release(ctx: &TestContext, release: Release, votes: usize) -> ProposalId {
+    let governance = governance(ctx);
+    let proposal = governance
+        .propose(
+            &accounts::roles::fleet_hq(),
+            &ProposalKind::ApproveRelease(release),
+        )
+        .await
+        .expect("filing the release approval");
+    vote(ctx, proposal, 0..votes).await;
+    proposal
+}
+
+/// Validators `range` vote for `proposal`; executed when 7 or more voted in all.
+pub async fn vote(ctx: &TestContext, proposal: ProposalId, range: std::ops::Range<usize>) {
+    let governance = governance(ctx);
+    let end = range.end;
+    for validator in &accounts::validators()[range] {
+        governance
+            .vote(validator, proposal, true)
+            .await
+            .expect("a vote");
+    }
+    if end >= 7 {
+        governance
+            .execute(&accounts::bob(), proposal)
+            .await
+            .expect("executing the approval");
+    }
+}
+
+fn governance(ctx: &TestContext) -> Governance {
+    Governance::new(
+        ctx.chain.clone(),
+        ctx.deployment
+            .address("validator_governance")
+            .unwrap()
+            .clone(),
+    )
+}
+
+/// A release of `image` with `digest` (`sha256:<hex>`) on `track`.
+pub fn release(image: &str, tag: &str, digest: &str, track: Track, number: u64) -> Release {
+    Release {
+        image: image.into(),
+        tag: tag.into(),
+        digest: sdv_fleet::parse_digest(digest).expect("a digest"),
+        track,
+        number,
+    }
+}

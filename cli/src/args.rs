@@ -79,6 +79,8 @@ pub(crate) enum Command {
     /// MPC wallets: a 2-of-3 key among this device, a backup and the custodian.
     #[command(subcommand)]
     Mpc(crate::mpc::Mpc),
+    /// Validator fleet: release, approve and distribute container images through fleet HQ.
+    Fleet(crate::fleet::Fleet),
 }
 
 #[derive(Subcommand)]

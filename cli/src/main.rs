@@ -3,12 +3,14 @@
 //! Keys live encrypted in a keystore directory, or in a PKCS#11 token (guardians' hardware
 //! keys), or as one share of a 2-of-3 MPC wallet ([`mpc`]); writes are signed locally, in the
 //! token, or by the share with a co-signer, dry-run, submitted and awaited until
-//! finalized; queries go to the indexer's API. Errors are one line on
+//! finalized; queries go to the indexer's API; container releases for the validator fleet go
+//! through fleet HQ ([`fleet`]). Errors are one line on
 //! stderr, `error: ...`, with exit status 1 (2 for malformed input, 3 for a paused upload).
 
 mod args;
 mod context;
 mod documents;
+mod fleet;
 mod keystore;
 mod mpc;
 mod progress;
@@ -138,5 +140,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Guardians::Recovery { recovery } => query::recovery(&ctx, recovery).await,
         },
         Command::Mpc(command) => mpc::run(&ctx, command).await,
+        Command::Fleet(fleet) => fleet::run(&ctx, fleet).await,
     }
 }

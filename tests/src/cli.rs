@@ -28,6 +28,11 @@ const INHERITED: &[&str] = &[
     "SDV_PKCS11_MODULE",
     "SDV_PKCS11_PIN",
     "SDV_PKCS11_PIN_FILE",
+    "SDV_FLEET_HQ_URL",
+    "HQ_ADMIN_API_KEY",
+    "HQ_ADMIN_API_KEY_FILE",
+    "REGISTRY_URL",
+    "DOCKER_HOST",
 ];
 
 /// `sdv` with `deployment` and `keystore`, and none of the CLI's other settings taken from the

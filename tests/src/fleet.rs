@@ -167,10 +167,23 @@ impl Agent {
         node_id: &str,
         track: &str,
     ) -> Self {
+        Self::start_with(hq, docker, registry, deployment, node_id, track, &[]).await
+    }
+
+    /// [`Agent::start`] with more environment (`extra`, set last, so it overrides).
+    pub async fn start_with(
+        hq: &Hq,
+        docker: &DockerDaemon,
+        registry: &Registry,
+        deployment: &Path,
+        node_id: &str,
+        track: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().expect("a directory for the agent");
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
-        let env: Vec<(String, String)> = vec![
+        let mut env: Vec<(String, String)> = vec![
             ("PORT".into(), port.to_string()),
             ("NODE_ID".into(), node_id.into()),
             ("JILHQ_URL".into(), hq.url.clone()),
@@ -187,6 +200,7 @@ impl Agent {
             ("SDV_AGENT_HEARTBEAT_MS".into(), "2000".into()),
             ("RUST_LOG".into(), "warn".into()),
         ];
+        env.extend(extra.iter().map(|(k, v)| ((*k).into(), (*v).into())));
         let mut agent = Self {
             node_id: node_id.into(),
             url,
@@ -302,5 +316,176 @@ pub fn release(image: &str, tag: &str, digest: &str, track: Track, number: u64) 
         digest: sdv_fleet::parse_digest(digest).expect("a digest"),
         track,
         number,
+    }
+}
+
+/// The agent's image as `image.sh` makes it, pushed to a registry.
+pub struct AgentImage {
+    /// `<registry>/sdv-agent:<tag>`, as the container is run from.
+    pub reference: String,
+    /// The manifest digest the registry answered (`sha256:<hex>`).
+    pub digest: String,
+}
+
+impl AgentImage {
+    /// Makes the image from the built `sdv-agent` (a stripped copy, as the crate docs do) with
+    /// `offchain-services/fleet-agent/image.sh` on `docker`, tags it `<registry>/sdv-agent:<tag>`
+    /// and pushes it.
+    pub fn build(docker: &DockerDaemon, registry: &Registry, tag: &str) -> Self {
+        let dir = tempfile::tempdir().expect("a directory for the stripped binary");
+        let stripped = dir.path().join("sdv-agent");
+        let strip = Command::new("strip")
+            .arg("-o")
+            .arg(&stripped)
+            .arg(crate::binary("sdv-agent"))
+            .status()
+            .expect("strip runs (binutils)");
+        assert!(strip.success(), "strip of sdv-agent failed");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../offchain-services/fleet-agent/image.sh");
+        let reference = format!("{}/sdv-agent:{tag}", registry.address);
+        let made = Command::new("bash")
+            .arg(script)
+            .arg(&stripped)
+            .arg(&reference)
+            .arg(docker.socket())
+            .output()
+            .expect("image.sh runs");
+        assert!(
+            made.status.success(),
+            "image.sh failed: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let pushed = docker.must(&["push", &reference]);
+        let digest = pushed
+            .split_whitespace()
+            .find(|w| w.starts_with("sha256:"))
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("no digest in docker push's output: {pushed}"));
+        Self { reference, digest }
+    }
+}
+
+/// An `sdv-agent` container run the seed's way (host network, the engine's socket, a state
+/// directory, 128 MB, read-only root, no new privileges, restarted unless stopped, labelled
+/// `sdv.role=agent` and `sdv.node=<node>`); removed on drop.
+pub struct AgentContainer {
+    /// Its node id.
+    pub node_id: String,
+    /// Its base URL (host network, loopback).
+    pub url: String,
+    /// The container's name.
+    pub name: String,
+    docker: &'static DockerDaemon,
+    _state: tempfile::TempDir,
+}
+
+impl AgentContainer {
+    /// Runs `image` for `node_id` on `track` against HQ, the registry and the chain of
+    /// `ctx` (its deployment file mounted read-only), and waits until `/health` answers.
+    pub async fn start(
+        ctx: &TestContext,
+        hq: &Hq,
+        docker: &'static DockerDaemon,
+        registry: &Registry,
+        image: &AgentImage,
+        node_id: &str,
+        track: &str,
+    ) -> Self {
+        let state = tempfile::tempdir().expect("the agent's state directory");
+        let port = free_port();
+        let name = format!("sdv-agent-{node_id}");
+        let deployment = ctx.deployment_file();
+        let socket = docker.socket();
+        let env = [
+            ("PORT", port.to_string()),
+            ("NODE_ID", node_id.to_owned()),
+            ("JILHQ_URL", hq.url.clone()),
+            ("JILHQ_SHARED_SECRET", SHARED_SECRET.to_owned()),
+            ("SIGNING_KEY_ID", KEY_ID.to_owned()),
+            ("REGISTRY_URL", registry.address.clone()),
+            ("DOCKER_HOST", "unix:///var/run/docker.sock".to_owned()),
+            ("SDV_AGENT_TRACK", track.to_owned()),
+            ("SDV_DEPLOYMENT", "/etc/sdv/deployment.json".to_owned()),
+            ("SDV_NODE_URL", ctx.node.rpc_url()),
+            ("SDV_AGENT_HEARTBEAT_MS", "2000".to_owned()),
+            ("RUST_LOG", "warn".to_owned()),
+        ];
+        let mut args: Vec<String> = [
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "host",
+            "-v",
+            &format!("{}:/var/run/docker.sock", socket.display()),
+            "-v",
+            &format!("{}:/var/lib/sdv-agent", state.path().display()),
+            "-v",
+            &format!("{}:/etc/sdv/deployment.json:ro", deployment.display()),
+            "--memory",
+            "128m",
+            "--read-only",
+            "--security-opt",
+            "no-new-privileges",
+            "--restart",
+            "unless-stopped",
+            "--label",
+            "sdv.role=agent",
+            "--label",
+            &format!("sdv.node={node_id}"),
+        ]
+        .map(str::to_owned)
+        .into();
+        for (key, value) in env {
+            args.push("-e".into());
+            args.push(format!("{key}={value}"));
+        }
+        args.push(image.reference.clone());
+        docker.must(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let container = Self {
+            node_id: node_id.into(),
+            url: format!("http://127.0.0.1:{port}"),
+            name,
+            docker,
+            _state: state,
+        };
+        container.wait_healthy().await;
+        container
+    }
+
+    async fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = reqwest::get(format!("{}/health", self.url)).await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent's container did not answer /health: {}",
+                self.docker
+                    .docker(&["logs", "--tail", "20", &self.name])
+                    .stderr
+                    .escape_ascii()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// `docker inspect --format <format>` of the container, trimmed.
+    pub fn inspect(&self, format: &str) -> String {
+        self.docker
+            .must(&["inspect", "--format", format, &self.name])
+            .trim()
+            .to_owned()
+    }
+}
+
+impl Drop for AgentContainer {
+    fn drop(&mut self) {
+        let _ = self.docker.docker(&["rm", "-f", &self.name]);
     }
 }

@@ -117,7 +117,7 @@ pub enum Error {
         /// The image's RepoDigests.
         found: Vec<String>,
     },
-    /// The registry answered with an error.
+    /// The registry could not be reached or answered with an error.
     #[error("registry: {0}")]
     Registry(String),
     /// HQ answered with an error.

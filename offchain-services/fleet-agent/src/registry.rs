@@ -32,7 +32,7 @@ pub async fn fetch_verified_manifest(
         .header(reqwest::header::ACCEPT, MANIFEST_ACCEPT)
         .send()
         .await
-        .map_err(Error::from)?;
+        .map_err(|e| Error::Registry(format!("GET {url}: {e}")))?;
     if !response.status().is_success() {
         return Err(Error::Registry(format!("GET {url}: {}", response.status())).into());
     }
@@ -40,7 +40,11 @@ pub async fn fetch_verified_manifest(
         return Err(Refusal::ManifestTooLarge { limit }.into());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(Error::from)? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| Error::Registry(format!("GET {url}: {e}")))?
+    {
         let room = limit + 1 - body.len();
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if body.len() > limit {

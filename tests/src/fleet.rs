@@ -224,6 +224,25 @@ impl Agent {
         self.process = Some(process);
     }
 
+    /// Freezes it (SIGSTOP): its port still takes connections, which nothing answers.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused agent go on (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.process.as_ref().expect("a running agent").id();
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     /// Kills it (SIGKILL).
     pub fn kill_9(&mut self) {
         if let Some(mut p) = self.process.take() {

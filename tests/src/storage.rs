@@ -30,6 +30,11 @@ impl Process {
         Self { child, name }
     }
 
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills it with SIGKILL and waits.
     pub fn kill_9(&mut self) {
         let _ = self.child.kill();

@@ -426,6 +426,39 @@ async fn faults_registry_down_and_one_agent_down() {
         }
     }
 
+    // When node 5's agent hangs (its port takes the connection, nothing answers), the
+    // distribution of release 3 waits for it the 30 s and ends partial, naming it.
+    let third = docker.make_image(&format!("{repository}:1.2.0"), "faults release 3");
+    register(&hq, IMAGE, "1.2.0", &third).await;
+    approve_release(&ctx, release(IMAGE, "1.2.0", &third, Track::Devnet, 3), 7).await;
+    agents[5].pause();
+    let started = std::time::Instant::now();
+    let job = hq
+        .distribute(json!({ "image": IMAGE, "tag": "1.2.0", "track": "devnet" }))
+        .await;
+    let waited = started.elapsed();
+    assert_eq!(
+        running_digest(docker, &apps[5]),
+        second,
+        "node 5 kept release 2"
+    );
+    // (Resumed, it may still serve the command it was sent, which is fresh and approved.)
+    agents[5].resume();
+    assert_eq!(job["state"], "partial", "{job}");
+    assert!(
+        waited >= std::time::Duration::from_secs(30),
+        "the job ended after {waited:?}"
+    );
+    let hung = &job["results"][&agents[5].node_id];
+    assert_eq!(hung["outcome"], "failed", "{job}");
+    assert_eq!(hung["reason"], "timeout: no answer within 30000 ms", "{job}");
+    for (i, (agent, app)) in agents.iter().zip(&apps).enumerate() {
+        if i != 3 && i != 5 {
+            assert_eq!(job["results"][&agent.node_id]["outcome"], "ok", "{job}");
+            assert_eq!(running_digest(docker, app), third, "node {i}");
+        }
+    }
+
     for app in &apps {
         docker.must(&["rm", "-f", app]);
     }

@@ -880,10 +880,10 @@ PY
 }
 
 cmd_bench() {
-  local group="${1:-all}" all=(contracts indexer relayer storage) groups g
+  local group="${1:-all}" all=(contracts indexer relayer storage fleet) groups g
   case "$group" in
     all) groups=("${all[@]}") ;;
-    contracts|indexer|relayer|storage) groups=("$group") ;;
+    contracts|indexer|relayer|storage|fleet) groups=("$group") ;;
     *) die "unknown benchmark group: $group (groups: ${all[*]})" ;;
   esac
   ensure_tools
@@ -892,8 +892,9 @@ cmd_bench() {
   say "building sdv-bench (release)"
   cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" -p sdv-system-tests --bin sdv-bench
   local pgdir s3dir
-  if [[ " ${groups[*]} " == *" indexer "* || " ${groups[*]} " == *" storage "* ]]; then
-    # The indexer and storage groups write into fresh databases of a PostgreSQL of their own;
+  if [[ " ${groups[*]} " == *" indexer "* || " ${groups[*]} " == *" storage "* ||
+        " ${groups[*]} " == *" fleet "* ]]; then
+    # The indexer, storage and fleet groups write into fresh databases of a PostgreSQL of their own;
     # the indexer's chain is kept in $CACHE/bench-chain between runs (the first run makes it, a
     # few minutes).
     local port
@@ -921,6 +922,12 @@ cmd_bench() {
     source "$s3dir/s3.env"
     set +a
     say "Garage (S3) for the benchmarks at $SDV_S3_ENDPOINT, bucket $SDV_S3_BUCKET"
+  fi
+  if [[ " ${groups[*]} " == *" fleet "* ]]; then
+    # The fleet group runs HQ and its agents from release builds next to sdv-bench, on a
+    # Docker engine and registry of its own (docker.io, docker-registry, busybox-static).
+    say "building sdv-fleet-hq and sdv-agent (release)"
+    cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin sdv-fleet-hq --bin sdv-agent
   fi
   for g in "${groups[@]}"; do
     say "benchmark group $g"

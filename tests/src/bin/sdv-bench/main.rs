@@ -4,6 +4,7 @@
 //! measured against in the same run.
 
 mod backlog;
+mod fleet;
 mod indexer;
 mod relayer;
 mod storage;
@@ -29,12 +30,13 @@ async fn main() {
         .unwrap_or_else(|| "contracts".into());
     match group.as_str() {
         "contracts" => contracts().await,
+        "fleet" => fleet::run().await,
         "indexer" => indexer::run().await,
         "relayer" => relayer::run().await,
         "storage" => storage::run().await,
         other => {
             eprintln!(
-                "unknown benchmark group {other} (groups: contracts, indexer, relayer, storage)"
+                "unknown benchmark group {other} (groups: contracts, fleet, indexer, relayer, storage)"
             );
             std::process::exit(2);
         }

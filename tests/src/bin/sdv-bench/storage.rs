@@ -264,7 +264,7 @@ fn reset_peak_rss(stack: &StorageStack) {
 /// `target/<profile>/deps/`, where test executables live. Cargo puts `sdv-bench` in
 /// `target/<profile>/` and a hard link of it in `deps/`, so when run from `target/<profile>/`
 /// this runs that link instead, with the same arguments and environment.
-fn reexec_from_deps_dir() {
+pub(crate) fn reexec_from_deps_dir() {
     let exe = std::env::current_exe().expect("the executable's path");
     let dir = exe.parent().expect("the executable's directory");
     if dir.file_name().is_some_and(|name| name == "deps") {

@@ -204,7 +204,10 @@ impl DockerDaemon {
             .stdin(tar.stdout.take().expect("tar's output"))
             .output()
             .expect("docker import runs");
-        assert!(tar.wait().expect("tar's status").success(), "tar of the rootfs failed");
+        assert!(
+            tar.wait().expect("tar's status").success(),
+            "tar of the rootfs failed"
+        );
         assert!(
             import.status.success(),
             "docker import: {}",

@@ -451,7 +451,10 @@ async fn faults_registry_down_and_one_agent_down() {
     );
     let hung = &job["results"][&agents[5].node_id];
     assert_eq!(hung["outcome"], "failed", "{job}");
-    assert_eq!(hung["reason"], "timeout: no answer within 30000 ms", "{job}");
+    assert_eq!(
+        hung["reason"], "timeout: no answer within 30000 ms",
+        "{job}"
+    );
     for (i, (agent, app)) in agents.iter().zip(&apps).enumerate() {
         if i != 3 && i != 5 {
             assert_eq!(job["results"][&agent.node_id]["outcome"], "ok", "{job}");

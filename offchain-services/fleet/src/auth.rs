@@ -122,13 +122,20 @@ mod tests {
         let body = br#"{"agent_url":"http://127.0.0.1:8055"}"#;
         let auth = RequestAuth::sign("node-1", "POST", "/v1/x", body, 10, &key, Some(&identity));
         let public = identity.public_key();
-        auth.verify("POST", "/v1/x", body, &ring, Some(&public), 10).unwrap();
+        auth.verify("POST", "/v1/x", body, &ring, Some(&public), 10)
+            .unwrap();
         // Another body, path, node or identity: refused.
-        assert!(auth.verify("POST", "/v1/x", b"{}", &ring, Some(&public), 10).is_err());
-        assert!(auth.verify("POST", "/v1/y", body, &ring, Some(&public), 10).is_err());
+        assert!(auth
+            .verify("POST", "/v1/x", b"{}", &ring, Some(&public), 10)
+            .is_err());
+        assert!(auth
+            .verify("POST", "/v1/y", body, &ring, Some(&public), 10)
+            .is_err());
         let mut renamed = auth.clone();
         renamed.node_id = "node-2".into();
-        assert!(renamed.verify("POST", "/v1/x", body, &ring, Some(&public), 10).is_err());
+        assert!(renamed
+            .verify("POST", "/v1/x", body, &ring, Some(&public), 10)
+            .is_err());
         let stranger = IdentityKey::generate().public_key();
         assert_eq!(
             auth.verify("POST", "/v1/x", body, &ring, Some(&stranger), 10),

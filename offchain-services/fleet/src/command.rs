@@ -144,7 +144,10 @@ mod tests {
         let command = PullCommand::sign(&keys, request(), now);
         let seen = NonceCache::default();
         command.verify(&keys, now + 1000, &seen).unwrap();
-        assert_eq!(command.verify(&keys, now + 2000, &seen), Err(Error::Replayed));
+        assert_eq!(
+            command.verify(&keys, now + 2000, &seen),
+            Err(Error::Replayed)
+        );
     }
 
     #[test]
@@ -163,10 +166,16 @@ mod tests {
         let foreign = PullCommand::sign(&other, request(), now);
         assert_eq!(foreign.verify(&keys, now, &seen), Err(Error::BadSignature));
         let unknown = PullCommand::sign(&ring("k9", "a-secret-of-enough-bytes"), request(), now);
-        assert_eq!(unknown.verify(&keys, now, &seen), Err(Error::UnknownKey("k9".into())));
+        assert_eq!(
+            unknown.verify(&keys, now, &seen),
+            Err(Error::UnknownKey("k9".into()))
+        );
         let mut malformed = PullCommand::sign(&keys, request(), now);
         malformed.signature = "zz".into();
-        assert_eq!(malformed.verify(&keys, now, &seen), Err(Error::MalformedSignature));
+        assert_eq!(
+            malformed.verify(&keys, now, &seen),
+            Err(Error::MalformedSignature)
+        );
     }
 
     #[test]
@@ -179,7 +188,9 @@ mod tests {
             SigningKey::new("k1", Secret::new("the-first-secret-0001")).unwrap(),
         ])
         .unwrap();
-        command.verify(&rotated, now, &NonceCache::default()).unwrap();
+        command
+            .verify(&rotated, now, &NonceCache::default())
+            .unwrap();
         assert_eq!(PullCommand::sign(&rotated, request(), now).key_id, "k2");
         // A third key is refused: two at most.
         let three = (1..=3)

@@ -22,7 +22,9 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,7 +142,8 @@ impl KeyRing {
     /// [`Error::BadSignature`].
     pub fn verify_digest(&self, digest: &str, signature: &DigestSignature) -> Result<()> {
         let bytes = hex::decode(&signature.signature).map_err(|_| Error::MalformedSignature)?;
-        self.key(&signature.signed_by)?.verify(digest.as_bytes(), &bytes)
+        self.key(&signature.signed_by)?
+            .verify(digest.as_bytes(), &bytes)
     }
 }
 

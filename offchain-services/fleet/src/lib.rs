@@ -29,7 +29,9 @@ mod report;
 
 pub use auth::{RequestAuth, IDENTITY_HEADER, NODE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 pub use command::{NonceCache, PullCommand, PullRequest};
-pub use keys::{verify_identity, DigestSignature, IdentityKey, KeyRing, SigningKey, MAX_ACTIVE_KEYS};
+pub use keys::{
+    verify_identity, DigestSignature, IdentityKey, KeyRing, SigningKey, MAX_ACTIVE_KEYS,
+};
 pub use report::{DeploymentReport, Outcome};
 
 /// How far a signed timestamp may be from the receiver's clock, either way (5 minutes).

@@ -146,6 +146,44 @@ impl Hq {
     }
 }
 
+/// What every fleet test starts from: HQ on a fresh database and the node of a
+/// [`TestContext`], a registry, and release 1.0.0 of an image made and approved on devnet with
+/// 7 votes.
+pub struct FleetStack {
+    /// The deployment file.
+    pub deployment: std::path::PathBuf,
+    /// The registry.
+    pub registry: Registry,
+    /// HQ.
+    pub hq: Hq,
+    /// `<registry>/<image>`.
+    pub repository: String,
+    /// Release 1.0.0's digest.
+    pub first: String,
+    _pool: sqlx::PgPool,
+}
+
+impl FleetStack {
+    /// Starts it; release 1.0.0 of `image` holds `marker`.
+    pub async fn start(ctx: &TestContext, image: &str, marker: &str) -> Self {
+        let deployment = ctx.deployment_file();
+        let registry = Registry::start();
+        let pool = crate::fresh_database().await;
+        let hq = Hq::start(&deployment, &crate::indexer::url_of(&pool).await, &[]).await;
+        let repository = format!("{}/{image}", registry.address);
+        let first = DockerDaemon::shared().make_image(&format!("{repository}:1.0.0"), marker);
+        approve_release(ctx, release(image, "1.0.0", &first, Track::Devnet, 1), 7).await;
+        Self {
+            deployment,
+            registry,
+            hq,
+            repository,
+            first,
+            _pool: pool,
+        }
+    }
+}
+
 /// An `sdv-agent` process.
 pub struct Agent {
     /// Its node id.

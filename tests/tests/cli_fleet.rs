@@ -10,11 +10,10 @@ use std::{
 
 use sdv_system_tests::{
     cli::{error_line, json_args, json_of, keystore, sdv_command, stdout_of},
-    docker::{DockerDaemon, Registry},
-    fleet::{approve_release, release, run_app, running_digest, vote, Agent, Hq, ADMIN_KEY},
+    docker::DockerDaemon,
+    fleet::{run_app, running_digest, vote, Agent, FleetStack, ADMIN_KEY},
     TestContext,
 };
-use sdv_types::governance::Track;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -101,19 +100,15 @@ fn busybox_rootfs(dir: &Path, marker: &str) -> PathBuf {
 async fn a_release_made_with_the_cli_is_distributed_only_once_approved() {
     // Given HQ, a registry, and 2 devnet nodes running approved release 1 with their agents.
     let ctx = TestContext::new().await;
-    let deployment = ctx.deployment_file();
     let docker = DockerDaemon::shared();
-    let registry = Registry::start();
-    let pool = sdv_system_tests::fresh_database().await;
-    let hq = Hq::start(
-        &deployment,
-        &sdv_system_tests::indexer::url_of(&pool).await,
-        &[],
-    )
-    .await;
-    let repository = format!("{}/{IMAGE}", registry.address);
-    let first = docker.make_image(&format!("{repository}:1.0.0"), "release 1");
-    approve_release(&ctx, release(IMAGE, "1.0.0", &first, Track::Devnet, 1), 7).await;
+    let FleetStack {
+        deployment,
+        registry,
+        hq,
+        repository,
+        first,
+        ..
+    } = FleetStack::start(&ctx, IMAGE, "release 1").await;
     let run = std::process::id();
     let mut agents = Vec::new();
     for i in 0..2 {

@@ -4,8 +4,8 @@
 use reqwest::Method;
 use sdv_fleet::{now_ms, PullCommand, PullRequest};
 use sdv_system_tests::{
-    docker::{DockerDaemon, Registry},
-    fleet::{approve_release, key_ring, release, run_app, running_digest, vote, Agent, Hq},
+    docker::DockerDaemon,
+    fleet::{approve_release, key_ring, release, run_app, running_digest, vote, Agent, FleetStack},
     TestContext,
 };
 use sdv_types::governance::Track;
@@ -28,19 +28,15 @@ async fn pull(agent: &Agent, command: &PullCommand) -> (u16, Value) {
 async fn an_approved_release_reaches_ten_agents_and_not_before_its_seventh_vote() {
     // Given HQ, a registry, and 10 nodes each running release 1 of the app with its agent.
     let ctx = TestContext::new().await;
-    let deployment = ctx.deployment_file();
     let docker = DockerDaemon::shared();
-    let registry = Registry::start();
-    let pool = sdv_system_tests::fresh_database().await;
-    let hq = Hq::start(
-        &deployment,
-        &sdv_system_tests::indexer::url_of(&pool).await,
-        &[],
-    )
-    .await;
-    let repository = format!("{}/{IMAGE}", registry.address);
-    let first = docker.make_image(&format!("{repository}:1.0.0"), "release 1");
-    approve_release(&ctx, release(IMAGE, "1.0.0", &first, Track::Devnet, 1), 7).await;
+    let FleetStack {
+        deployment,
+        registry,
+        hq,
+        repository,
+        first,
+        ..
+    } = FleetStack::start(&ctx, IMAGE, "release 1").await;
     let run = std::process::id();
     let mut agents = Vec::new();
     for i in 0..10 {

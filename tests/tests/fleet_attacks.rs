@@ -9,8 +9,10 @@ use reqwest::Method;
 use sdv_config::Secret;
 use sdv_fleet::{now_ms, KeyRing, PullCommand, PullRequest, SigningKey};
 use sdv_system_tests::{
-    docker::{DockerDaemon, Registry},
-    fleet::{approve_release, key_ring, release, run_app, running_digest, Agent, Hq, KEY_ID},
+    docker::DockerDaemon,
+    fleet::{
+        approve_release, key_ring, release, run_app, running_digest, Agent, FleetStack, Hq, KEY_ID,
+    },
     TestContext,
 };
 use sdv_types::governance::Track;
@@ -124,19 +126,15 @@ async fn every_attack_on_the_update_path_is_refused_with_nothing_changed_and_aud
     // Given HQ, a registry, and two devnet nodes each running the approved release 1 of the
     // app with its agent; node B's agent reads manifests of 100 bytes at most.
     let ctx = TestContext::new().await;
-    let deployment = ctx.deployment_file();
     let docker = DockerDaemon::shared();
-    let registry = Registry::start();
-    let pool = sdv_system_tests::fresh_database().await;
-    let hq = Hq::start(
-        &deployment,
-        &sdv_system_tests::indexer::url_of(&pool).await,
-        &[],
-    )
-    .await;
-    let repository = format!("{}/{IMAGE}", registry.address);
-    let first = docker.make_image(&format!("{repository}:1.0.0"), "attacks release 1");
-    approve_release(&ctx, release(IMAGE, "1.0.0", &first, Track::Devnet, 1), 7).await;
+    let FleetStack {
+        deployment,
+        registry,
+        hq,
+        repository,
+        first,
+        ..
+    } = FleetStack::start(&ctx, IMAGE, "attacks release 1").await;
     let run = format!("{}-attacks", std::process::id());
     let (node_a, node_b) = (format!("node-{run}-a"), format!("node-{run}-b"));
     let (app_a, app_b) = (format!("app-{run}-a"), format!("app-{run}-b"));
@@ -351,19 +349,15 @@ async fn faults_registry_down_and_one_agent_down() {
     // Given HQ (the default 30 s per node), a registry, and 10 devnet nodes each running the
     // approved release 1 of the app with its agent.
     let ctx = TestContext::new().await;
-    let deployment = ctx.deployment_file();
     let docker = DockerDaemon::shared();
-    let mut registry = Registry::start();
-    let pool = sdv_system_tests::fresh_database().await;
-    let hq = Hq::start(
-        &deployment,
-        &sdv_system_tests::indexer::url_of(&pool).await,
-        &[],
-    )
-    .await;
-    let repository = format!("{}/{IMAGE}", registry.address);
-    let first = docker.make_image(&format!("{repository}:1.0.0"), "faults release 1");
-    approve_release(&ctx, release(IMAGE, "1.0.0", &first, Track::Devnet, 1), 7).await;
+    let FleetStack {
+        deployment,
+        mut registry,
+        hq,
+        repository,
+        first,
+        ..
+    } = FleetStack::start(&ctx, IMAGE, "faults release 1").await;
     let run = format!("{}-faults", std::process::id());
     let apps: Vec<String> = (0..10).map(|i| format!("app-{run}-{i}")).collect();
     let mut agents = Vec::new();

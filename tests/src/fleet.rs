@@ -57,7 +57,7 @@ impl Hq {
             .env("SIGNING_KEY_ID", KEY_ID)
             .env("HQ_ADMIN_API_KEY", ADMIN_KEY)
             .env("SDV_DEPLOYMENT", deployment)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", crate::service_log())
             .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -236,7 +236,7 @@ impl Agent {
             ),
             ("SDV_DEPLOYMENT".into(), deployment.display().to_string()),
             ("SDV_AGENT_HEARTBEAT_MS".into(), "2000".into()),
-            ("RUST_LOG".into(), "warn".into()),
+            ("RUST_LOG".into(), crate::service_log()),
         ];
         env.extend(extra.iter().map(|(k, v)| ((*k).into(), (*v).into())));
         let mut agent = Self {
@@ -255,7 +255,7 @@ impl Agent {
         let mut command = Command::new(crate::binary("sdv-agent"));
         command
             .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
+            .stdout(crate::service_stdout())
             .stderr(Stdio::inherit());
         let mut process = Process::new(command.spawn().expect("sdv-agent starts"), "sdv-agent");
         process.wait_healthy(&[&self.url]).await;
@@ -466,7 +466,7 @@ impl AgentContainer {
             ("SDV_DEPLOYMENT", "/etc/sdv/deployment.json".to_owned()),
             ("SDV_NODE_URL", ctx.node.rpc_url()),
             ("SDV_AGENT_HEARTBEAT_MS", "2000".to_owned()),
-            ("RUST_LOG", "warn".to_owned()),
+            ("RUST_LOG", crate::service_log()),
         ];
         let mut args: Vec<String> = [
             "run",

@@ -112,6 +112,22 @@ impl TestContext {
     }
 }
 
+/// The `RUST_LOG` the harness gives the services it starts: `SDV_SERVICE_LOG` when set (to
+/// watch one, e.g. `SDV_SERVICE_LOG=warn,sdv_agent=info`), else `warn`.
+pub fn service_log() -> String {
+    std::env::var("SDV_SERVICE_LOG").unwrap_or_else(|_| "warn".to_owned())
+}
+
+/// Where the services the harness starts write their log (standard output): shown when
+/// `SDV_SERVICE_LOG` is set, else dropped.
+pub fn service_stdout() -> std::process::Stdio {
+    if std::env::var_os("SDV_SERVICE_LOG").is_some() {
+        std::process::Stdio::inherit()
+    } else {
+        std::process::Stdio::null()
+    }
+}
+
 /// A binary of the workspace, built next to the test executables (`./dev test` builds every
 /// binary before the tests run).
 pub fn binary(name: &str) -> std::path::PathBuf {

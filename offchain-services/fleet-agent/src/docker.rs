@@ -212,8 +212,8 @@ impl Engine {
         Ok(out)
     }
 
-    /// Pulls `reference` (`host:port/name@sha256:..`) and checks that the image's
-    /// RepoDigests contain it.
+    /// Pulls `reference` (`host:port/name@sha256:..`), unless the engine holds it already,
+    /// and checks that the image's RepoDigests contain it.
     ///
     /// # Errors
     ///
@@ -221,6 +221,13 @@ impl Engine {
     /// carry the digest.
     pub async fn pull(&self, reference: &str) -> Result<()> {
         let docker = self.connected().await?;
+        // Content-addressed: an image the engine already holds under this digest is the one
+        // a pull would fetch (many agents sharing one engine pull each release once).
+        if let Ok(image) = docker.inspect_image(reference).await {
+            if image.repo_digests.unwrap_or_default().iter().any(|d| d == reference) {
+                return Ok(());
+            }
+        }
         let mut progress = docker.create_image(
             Some(CreateImageOptions {
                 from_image: Some(reference.to_owned()),
@@ -305,6 +312,7 @@ impl Engine {
         replaced: &mut Replaced,
         image: &str,
     ) -> Result<()> {
+        let started = std::time::Instant::now();
         docker
             .stop_container(
                 &replaced.old_id,
@@ -322,6 +330,7 @@ impl Engine {
                 },
             )
             .await?;
+        let stopped = started.elapsed();
         let config = container.config.clone().unwrap_or_default();
         let body = ContainerCreateBody {
             image: Some(image.to_owned()),
@@ -347,7 +356,15 @@ impl Engine {
             )
             .await?;
         replaced.new_id = Some(created.id.clone());
+        let made = started.elapsed();
         docker.start_container(&created.id, None).await?;
+        tracing::debug!(
+            container = %replaced.name,
+            stop_ms = stopped.as_millis() as u64,
+            create_ms = (made - stopped).as_millis() as u64,
+            start_ms = (started.elapsed() - made).as_millis() as u64,
+            "replaced"
+        );
         Ok(())
     }
 }

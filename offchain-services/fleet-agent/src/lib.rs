@@ -361,6 +361,7 @@ impl AgentState {
     async fn deploy(&self, command: &PullCommand) -> Result<Vec<String>, Stop> {
         let config = self.config();
         let request = &command.request;
+        let started = std::time::Instant::now();
         command
             .verify(&config.keys, now_ms(), &self.inner.nonces)
             .map_err(Refusal::from)?;
@@ -416,6 +417,7 @@ impl AgentState {
             targets.push(container);
         }
         policy::check_rollback(release, &running)?;
+        let checked = started.elapsed();
 
         registry::fetch_verified_manifest(
             self.http(),
@@ -428,8 +430,17 @@ impl AgentState {
         .await?;
         let reference = format!("{repository}@{}", request.digest);
         self.engine().pull(&reference).await?;
+        let pulled = started.elapsed();
         // Only running containers are restarted; stopped ones stay stopped.
         targets.retain(|c| c.state.as_ref().and_then(|s| s.running).unwrap_or(false));
-        Ok(self.engine().replace(&targets, &reference).await?)
+        let names = self.engine().replace(&targets, &reference).await?;
+        tracing::info!(
+            checks_ms = checked.as_millis() as u64,
+            pull_ms = (pulled - checked).as_millis() as u64,
+            restart_ms = (started.elapsed() - pulled).as_millis() as u64,
+            containers = names.len(),
+            "deployed"
+        );
+        Ok(names)
     }
 }

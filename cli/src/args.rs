@@ -81,6 +81,9 @@ pub(crate) enum Command {
     Mpc(crate::mpc::Mpc),
     /// Validator fleet: release, approve and distribute container images through fleet HQ.
     Fleet(crate::fleet::Fleet),
+    /// A guided walk through the product on the local stack (`./dev up`): a wallet, a
+    /// document, a team vault veto, a guardian recovery and a fleet release.
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Subcommand)]

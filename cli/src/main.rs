@@ -9,6 +9,7 @@
 
 mod args;
 mod context;
+mod demo;
 mod documents;
 mod fleet;
 mod keystore;
@@ -141,5 +142,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Mpc(command) => mpc::run(&ctx, command).await,
         Command::Fleet(fleet) => fleet::run(&ctx, fleet).await,
+        Command::Demo(args) => demo::run(&ctx, &cli.global, args).await,
     }
 }

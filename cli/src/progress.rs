@@ -1,18 +1,24 @@
 //! The upload's progress bar: bytes, rate and time left, with chunk retries as lines above it.
+//! When stderr is not a terminal (a pipe, a log file, `sdv demo`), the bar is drawn as plain
+//! lines instead, one each time another tenth of the bytes has arrived.
 
 use std::{
-    sync::atomic::{AtomicU32, Ordering},
+    sync::atomic::{AtomicU32, AtomicU64, Ordering},
     time::Duration,
 };
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sdv_storage_client::client::Progress;
 
-/// An [`indicatif`] bar on stderr (hidden when stderr is not a terminal) that also counts the
-/// chunks accepted.
+/// An [`indicatif`] bar on stderr that also counts the chunks accepted; when stderr is not a
+/// terminal, plain lines on stderr every 10% instead.
 pub(crate) struct Bar {
     bar: ProgressBar,
     chunks: AtomicU32,
+    /// The file's label, for the plain lines.
+    label: String,
+    /// The last tenth a plain line was printed for, plus one (0: none yet).
+    tenths_shown: AtomicU64,
 }
 
 impl Bar {
@@ -30,6 +36,27 @@ impl Bar {
         Self {
             bar,
             chunks: AtomicU32::new(0),
+            label: label.to_owned(),
+            tenths_shown: AtomicU64::new(0),
+        }
+    }
+
+    /// Without a terminal: prints a plain line when the position reached another tenth of the
+    /// total (every tenth at most once, the first position always).
+    fn plain_line(&self) {
+        if !self.bar.is_hidden() {
+            return;
+        }
+        let total = self.bar.length().unwrap_or(0);
+        let position = self.bar.position().min(total);
+        let tenth = if total == 0 {
+            10
+        } else {
+            position * 10 / total
+        };
+        let shown = self.tenths_shown.fetch_max(tenth + 1, Ordering::SeqCst);
+        if shown < tenth + 1 {
+            eprintln!("{}", plain_bar(&self.label, position, total));
         }
     }
 
@@ -58,16 +85,39 @@ impl Progress for Bar {
         self.bar.set_length(total);
         self.bar.set_position(already);
         self.bar.reset_eta();
+        self.plain_line();
     }
 
     fn advanced(&self, bytes: u64) {
         self.bar.inc(bytes);
         self.chunks.fetch_add(1, Ordering::SeqCst);
+        self.plain_line();
     }
 
     fn retrying(&self, index: u32, attempt: u32, delay: Duration, error: &str) {
         self.line(retry_line(index, attempt, delay, error));
     }
+}
+
+/// "w9.pdf [===============>              ]  50% 5.0 MiB of 10.0 MiB".
+fn plain_bar(label: &str, position: u64, total: u64) -> String {
+    const WIDTH: u64 = 30;
+    let percent = if total == 0 {
+        100
+    } else {
+        position * 100 / total
+    };
+    let filled = (percent * WIDTH / 100) as usize;
+    let mut bar = "=".repeat(filled);
+    if filled < WIDTH as usize {
+        bar.push('>');
+        bar.push_str(&" ".repeat(WIDTH as usize - filled - 1));
+    }
+    format!(
+        "{label} [{bar}] {percent:>3}% {} of {}",
+        indicatif::BinaryBytes(position),
+        indicatif::BinaryBytes(total)
+    )
 }
 
 /// "chunk 7 failed (connection refused), retry 2 of 3 in 2 s".
@@ -95,5 +145,19 @@ mod tests {
             )
         );
         assert!(retry_line(0, 1, Duration::from_millis(50), "x").ends_with("in 50 ms"));
+    }
+
+    #[test]
+    fn a_plain_line_draws_the_bar_in_text() {
+        assert_eq!(
+            plain_bar("w9.pdf", 5 << 20, 10 << 20),
+            format!(
+                "w9.pdf [{}>{}]  50% 5.00 MiB of 10.00 MiB",
+                "=".repeat(15),
+                " ".repeat(14)
+            )
+        );
+        assert!(plain_bar("x", 7, 7).contains(&format!("[{}] 100%", "=".repeat(30))));
+        assert!(plain_bar("x", 0, 0).contains("100%"));
     }
 }

@@ -4,7 +4,9 @@
 source "$ROOT/node-config/scripts/versions.sh"
 
 CACHE="${SDV_CACHE:-$HOME/.cache/sdv}"
-STATE="$ROOT/.dev-state"
+# The stack's state (pids, logs, addresses, secrets, the chain); SDV_DEV_STATE runs a second
+# stack beside the first (every port is chosen free when the spec's is taken).
+STATE="${SDV_DEV_STATE:-$ROOT/.dev-state}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
 # Incremental caches grow without bound across many builds; CI and test builds do not need them.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
@@ -222,7 +224,8 @@ build_upgrade_contracts() {
 build_binaries() {
   say "building the SDV binaries"
   cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --bin sdv-devnet --bin sdv --bin sdv-indexer \
-    --bin sdv-relayer --bin sdv-storage --bin sdv-notify --bin sdv-archival --bin sdv-recovery
+    --bin sdv-relayer --bin sdv-storage --bin sdv-notify --bin sdv-archival --bin sdv-recovery \
+    --bin sdv-fleet-hq --bin sdv-agent
 }
 
 # --- PostgreSQL ---------------------------------------------------------------------------
@@ -414,7 +417,12 @@ cmd_test() {
 }
 
 cmd_up() {
-  local t0; t0=$(date +%s)
+  local t0 detach=0; t0=$(date +%s)
+  case "${1:-}" in
+    -d|--detach) detach=1 ;;
+    "") ;;
+    *) die "usage: ./dev up [--detach]" ;;
+  esac
   if [ -f "$STATE/devnet.pid" ] && kill -0 "$(cat "$STATE/devnet.pid")" 2>/dev/null; then
     die "the stack is already up (./dev status shows it, ./dev down stops it)"
   fi
@@ -424,7 +432,8 @@ cmd_up() {
   build_binaries
   mkdir -p "$STATE"
   local pg_port pgdir
-  pgdir="/tmp/sdv-dev-pg-$(id -u)"
+  # PostgreSQL runs as its own user, which may not enter $STATE: its data lives under /tmp.
+  pgdir="/tmp/sdv-dev-pg-$(id -u)-$(printf '%s' "$STATE" | md5sum | cut -c1-8)"
   pg_port="$(free_port)"
   # Every `up` starts a new chain, so the services' state starts over with it: a database of
   # an earlier chain (or of an earlier version's migrations) would only mislead.
@@ -442,7 +451,7 @@ cmd_up() {
   # chain that has it already refuses (DuplicateContract); the database starts over with it.
   rm -rf "$STATE/chain"
   "$CARGO_TARGET_DIR/debug/sdv-devnet" up --base-path "$STATE/chain" \
-    --deployment "$STATE/deployment.json" --node-pid-file "$STATE/node.pid" \
+    --deployment "$STATE/deployment.json" --node-pid-file "$STATE/node.pid" $(devnet_clock_arg) \
     > "$STATE/devnet.out" 2> "$STATE/devnet.log" &
   echo $! > "$STATE/devnet.pid"
   local waited=0
@@ -466,13 +475,31 @@ cmd_up() {
   # S3 is down.
   start_archival
   start_storage_services
+  start_docker
+  start_registry
+  start_fleet
   say "the stack is up ($(elapsed "$t0"))"
-  cmd_status || true
+  local healthy=0
+  cmd_status || healthy=$?
   echo
   echo "deployment file: $STATE/deployment.json"
+  if [ "$detach" = 1 ]; then
+    trap - INT TERM
+    [ "$healthy" = 0 ] || die "a part did not come up (table above); ./dev down stops the rest"
+    echo "./dev down stops everything."
+    return 0
+  fi
   echo "Ctrl-C (or ./dev down in another terminal) stops everything."
   wait "$(cat "$STATE/devnet.pid")" 2>/dev/null || true
   cmd_down
+}
+
+# devnet_clock_arg: `--clock-file FILE` when this sdv-devnet moves the node's clock on SIGUSR1
+# (sdv demo's guardian recovery moves it past the 24 h timelock).
+devnet_clock_arg() {
+  if "$CARGO_TARGET_DIR/debug/sdv-devnet" up --help 2>/dev/null | grep -q -- --clock-file; then
+    echo "--clock-file $STATE/clock-ahead"
+  fi
 }
 
 # port_or_free PORT: PORT when nothing listens on it, else a free loopback port.
@@ -597,9 +624,9 @@ start_recovery() {
 
 # --- archival: arlocal (Arweave), IPFS, sdv-archival -------------------------------------
 
-# archival_fail NAME MESSAGE: shows the end of $STATE/NAME.log, stops what ./dev up started and
+# part_fail NAME MESSAGE: shows the end of $STATE/NAME.log, stops what ./dev up started and
 # gives up.
-archival_fail() {
+part_fail() {
   tail -n 20 "$STATE/$1.log" >&2 2>/dev/null || true
   cmd_down
   die "$2 (log above, full log in $STATE/$1.log)"
@@ -610,9 +637,9 @@ archival_fail() {
 wait_for() {
   local name="$1" secs="$2" waited=0; shift 2
   until "$@" >/dev/null 2>&1; do
-    kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null || archival_fail "$name" "$name exited at start"
+    kill -0 "$(cat "$STATE/$name.pid")" 2>/dev/null || part_fail "$name" "$name exited at start"
     sleep 0.2; waited=$((waited + 1))
-    [ "$waited" -lt $((secs * 5)) ] || archival_fail "$name" "$name did not answer in $secs s"
+    [ "$waited" -lt $((secs * 5)) ] || part_fail "$name" "$name did not answer in $secs s"
   done
 }
 
@@ -678,12 +705,12 @@ fund_arweave_wallet() {
   address="$("$CARGO_TARGET_DIR/debug/sdv-archival" address "$wallet")" ||
     { cmd_down; die "sdv-archival address $wallet failed"; }
   balance="$(curl -sf -m 5 "$arweave/wallet/$address/balance")" ||
-    archival_fail arlocal "arlocal did not tell the balance of $address"
+    part_fail arlocal "arlocal did not tell the balance of $address"
   if [ "${#balance}" -lt 15 ]; then # below 10^14 winston = 100 AR
     say "funding the archival Arweave wallet $address with 1000 AR on arlocal"
     curl -sf -m 10 -o /dev/null "$arweave/mint/$address/1000000000000000" &&
       curl -sf -m 10 -o /dev/null "$arweave/mine" ||
-      archival_fail arlocal "funding $address on arlocal failed"
+      part_fail arlocal "funding $address on arlocal failed"
   fi
 }
 
@@ -723,6 +750,172 @@ start_archival() {
   done
 }
 
+# --- fleet: dockerd, the registry, sdv-fleet-hq and three agents --------------------------
+
+# The validator nodes of the dev fleet, each with its agent and one node container.
+FLEET_NODES=(validator-1 validator-2 validator-3)
+# The node image every fleet node runs at first (made by ./dev up, not approved on-chain).
+NODE_IMAGE=sdv-node
+NODE_FIRST_TAG=1.0.0
+
+# docker_dir: dockerd's directory (data, exec root, socket) for this stack, under /tmp: the
+# exec root holds unix sockets, whose paths must stay short.
+docker_dir() {
+  echo "/tmp/sdv-dev-docker-$(id -u)-$(printf '%s' "$STATE" | md5sum | cut -c1-8)"
+}
+
+dockerd_bin() {
+  if [ -x /usr/sbin/dockerd ]; then echo /usr/sbin/dockerd; else command -v dockerd; fi
+}
+
+# dk ARGS...: the docker client against this stack's engine.
+dk() {
+  docker -H "$(cat "$STATE/docker.host")" "$@"
+}
+
+# start_docker: Debian's dockerd on a socket of the stack's own, a fresh data root each `up`
+# (the chain is new too), no bridge and no iptables rules: containers run with --network none.
+start_docker() {
+  local dir; dir="$(docker_dir)"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  echo "unix://$dir/docker.sock" > "$STATE/docker.host"
+  say "starting dockerd (unix://$dir/docker.sock)"
+  start_service dockerd "$(dockerd_bin)" --host "unix://$dir/docker.sock" --data-root "$dir/data" \
+    --exec-root "$dir/exec" --pidfile "$dir/docker.pid" \
+    --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs
+  wait_for dockerd 60 dk version
+}
+
+# start_registry: Debian's docker-registry on 127.0.0.1:5000 when free, its store in
+# $STATE/registry.
+start_registry() {
+  local port dir="$STATE/registry"
+  port="$(port_or_free 5000)"
+  rm -rf "$dir"
+  mkdir -p "$dir/data"
+  cat > "$dir/config.yml" <<YML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+YML
+  say "starting the registry on 127.0.0.1:$port"
+  start_service registry docker-registry serve "$dir/config.yml"
+  echo "127.0.0.1:$port" > "$STATE/registry.url"
+  wait_for registry 30 curl -sf -m 2 -o /dev/null "http://127.0.0.1:$port/v2/"
+}
+
+# make_node_image REFERENCE MARKER: an image of a busybox rootfs holding /release = MARKER,
+# imported (nothing is pulled), tagged REFERENCE and pushed to the registry.
+make_node_image() {
+  local rootfs busybox
+  rootfs="$(mktemp -d)"
+  busybox="$(command -v busybox || echo /bin/busybox)"
+  mkdir -p "$rootfs/bin"
+  cp "$busybox" "$rootfs/bin/busybox"
+  for applet in sh sleep cat echo; do ln -s busybox "$rootfs/bin/$applet"; done
+  printf '%s' "$2" > "$rootfs/release"
+  tar -C "$rootfs" -c . | dk import --change 'CMD ["/bin/sh","-c","trap \"exit 0\" TERM; sleep 2147483647 & wait"]' - "$1" >/dev/null
+  rm -rf "$rootfs"
+  dk push "$1" >/dev/null
+}
+
+# start_fleet: HQ on 8054 and an agent per fleet node on 8055.. (each when free), every node
+# running its node container from $NODE_IMAGE:$NODE_FIRST_TAG; the admin key and HQ's signing
+# secret are made once in $STATE/secrets.
+start_fleet() {
+  local secrets="$STATE/secrets" hq registry i port node
+  for f in hq-admin-key hq-signing-secret; do
+    [ -s "$secrets/$f" ] || python3 -c 'import secrets; print(secrets.token_hex(32))' > "$secrets/$f"
+    chmod 600 "$secrets/$f"
+  done
+  registry="$(cat "$STATE/registry.url")"
+  say "making the node image $registry/$NODE_IMAGE:$NODE_FIRST_TAG"
+  make_node_image "$registry/$NODE_IMAGE:$NODE_FIRST_TAG" "sdv-node $NODE_FIRST_TAG" ||
+    part_fail dockerd "making the node image failed"
+  hq="$(port_or_free 8054)"
+  say "starting fleet HQ on 127.0.0.1:$hq"
+  DATABASE_URL="$(cat "$STATE/database.url")" SDV_DEPLOYMENT="$STATE/deployment.json" \
+    SDV_FLEET_HQ_LISTEN="127.0.0.1:$hq" HQ_ADMIN_API_KEY_FILE="$secrets/hq-admin-key" \
+    SIGNING_SECRET_FILE="$secrets/hq-signing-secret" \
+    start_service fleet-hq "$CARGO_TARGET_DIR/debug/sdv-fleet-hq"
+  echo "http://127.0.0.1:$hq" > "$STATE/fleet-hq.url"
+  wait_for fleet-hq 60 curl -sf -m 2 -o /dev/null "http://127.0.0.1:$hq/health"
+  i=0
+  for node in "${FLEET_NODES[@]}"; do
+    i=$((i + 1))
+    port="$(port_or_free $((8054 + i)))"
+    dk run -d --name "$node-node" --network none --label "sdv.node=$node" \
+      "$registry/$NODE_IMAGE:$NODE_FIRST_TAG" >/dev/null ||
+      part_fail dockerd "starting the node container $node-node failed"
+    mkdir -p "$STATE/fleet/$node"
+    say "starting the agent of $node on 127.0.0.1:$port"
+    PORT="$port" NODE_ID="$node" AGENT_URL="http://127.0.0.1:$port" JILHQ_URL="http://127.0.0.1:$hq" \
+      JILHQ_SHARED_SECRET_FILE="$secrets/hq-signing-secret" REGISTRY_URL="$registry" \
+      DOCKER_HOST="$(cat "$STATE/docker.host")" SDV_AGENT_TRACK=devnet \
+      SDV_AGENT_IDENTITY_FILE="$STATE/fleet/$node/identity.hex" SDV_DEPLOYMENT="$STATE/deployment.json" \
+      start_service "agent-$i" "$CARGO_TARGET_DIR/debug/sdv-agent"
+    echo "http://127.0.0.1:$port" > "$STATE/agent-$i.url"
+  done
+  for i in $(seq ${#FLEET_NODES[@]}); do
+    wait_for "agent-$i" 60 curl -sf -m 2 -o /dev/null "$(cat "$STATE/agent-$i.url")/health"
+  done
+}
+
+# The fleet's processes, in the order they stop.
+FLEET_SERVICES=(agent-1 agent-2 agent-3 fleet-hq registry)
+
+# stop_docker: the node containers, then dockerd (which stops containerd), then its directory.
+stop_docker() {
+  [ -f "$STATE/dockerd.pid" ] || return 0
+  if kill -0 "$(cat "$STATE/dockerd.pid")" 2>/dev/null; then
+    local node
+    for node in "${FLEET_NODES[@]}"; do dk rm -f "$node-node" >/dev/null 2>&1 || true; done
+  fi
+  stop_and_wait dockerd
+  rm -rf "$(docker_dir)" 2>/dev/null || true
+}
+
+# fleet_status: the fleet's rows of ./dev status; returns 1 when one is down.
+fleet_status() {
+  local ok=0 url i node
+  if [ -f "$STATE/docker.host" ] && dk version >/dev/null 2>&1; then
+    printf '%-22s %-50s %s\n' dockerd "$(cat "$STATE/docker.host")" "up, $(dk ps -q | wc -l) containers"
+  else
+    printf '%-22s %-50s %s\n' dockerd "$(cat "$STATE/docker.host" 2>/dev/null || echo -)" "down (log $STATE/dockerd.log)"; ok=1
+  fi
+  url="$(cat "$STATE/registry.url" 2>/dev/null || true)"
+  if [ -n "$url" ] && curl -sf -m 3 -o /dev/null "http://$url/v2/"; then
+    printf '%-22s %-50s %s\n' registry "$url" up
+  else
+    printf '%-22s %-50s %s\n' registry "${url:--}" "down (log $STATE/registry.log)"; ok=1
+  fi
+  url="$(cat "$STATE/fleet-hq.url" 2>/dev/null || true)"
+  if [ -n "$url" ] && curl -sf -m 3 -o /dev/null "$url/health"; then
+    printf '%-22s %-50s %s\n' fleet-hq "$url (admin key: $STATE/secrets/hq-admin-key)" up
+  else
+    printf '%-22s %-50s %s\n' fleet-hq "${url:--}" "down (log $STATE/fleet-hq.log)"; ok=1
+  fi
+  i=0
+  for node in "${FLEET_NODES[@]}"; do
+    i=$((i + 1))
+    url="$(cat "$STATE/agent-$i.url" 2>/dev/null || true)"
+    if [ -n "$url" ] && curl -s -m 3 "$url/health" 2>/dev/null | grep -q '"docker":"connected"'; then
+      printf '%-22s %-50s %s\n' "agent $node" "$url" up
+    else
+      printf '%-22s %-50s %s\n' "agent $node" "${url:--}" "down (log $STATE/agent-$i.log)"; ok=1
+    fi
+  done
+  return "$ok"
+}
+
 # The archival processes, in the order they stop (the services before what they use).
 ARCHIVAL_SERVICES=(archival arlocal-miner ipfs arlocal)
 
@@ -743,6 +936,8 @@ stop_and_wait() {
 
 cmd_down() {
   local name
+  for name in "${FLEET_SERVICES[@]}"; do stop_and_wait "$name"; done
+  stop_docker
   for name in "${ARCHIVAL_SERVICES[@]}"; do stop_and_wait "$name"; done
   for name in "${STORAGE_SERVICES[@]}"; do
     if [ -f "$STATE/$name.pid" ]; then
@@ -868,6 +1063,7 @@ cmd_status() {
   else
     printf '%-22s %-50s %s\n' arlocal-miner "${arweave:--}" "down (log $STATE/arlocal-miner.log)"; ok=1
   fi
+  fleet_status || ok=1
   if [ -f "$STATE/deployment.json" ] && [ "$ok" = 0 ]; then
     python3 - "$STATE/deployment.json" <<'PY'
 import json, sys
@@ -934,6 +1130,25 @@ cmd_bench() {
     "$CARGO_TARGET_DIR/release/sdv-bench" "$g"
   done
 }
+
+# cmd_demo: `sdv demo` on the running stack, with its addresses and the fleet's admin key.
+cmd_demo() {
+  [ -f "$STATE/devnet.pid" ] && kill -0 "$(cat "$STATE/devnet.pid")" 2>/dev/null ||
+    die "the stack is not up: start it with ./dev up --detach (or ./dev up in another terminal)"
+  cargo build --quiet --manifest-path "$ROOT/Cargo.toml" --bin sdv
+  SDV_DEV_STATE="$STATE" SDV_DEPLOYMENT="$STATE/deployment.json" \
+    HQ_ADMIN_API_KEY_FILE="$STATE/secrets/hq-admin-key" REGISTRY_URL="$(cat "$STATE/registry.url")" \
+    DOCKER_HOST="$(cat "$STATE/docker.host")" \
+    "$CARGO_TARGET_DIR/debug/sdv" demo "$@"
+}
+
+# The fault drill (./dev drill): node-config/scripts/drill.sh.
+if [ -f "$ROOT/node-config/scripts/drill.sh" ]; then
+  # shellcheck source=node-config/scripts/drill.sh
+  source "$ROOT/node-config/scripts/drill.sh"
+else
+  cmd_drill() { die "the fault drill is not in this checkout"; }
+fi
 
 cmd_metadata() {
   ensure_tools

@@ -887,30 +887,30 @@ stop_docker() {
 fleet_status() {
   local ok=0 url i node
   if [ -f "$STATE/docker.host" ] && dk version >/dev/null 2>&1; then
-    printf '%-22s %-50s %s\n' dockerd "$(cat "$STATE/docker.host")" "up, $(dk ps -q | wc -l) containers"
+    printf '%-28s %-52s %s\n' dockerd "$(cat "$STATE/docker.host")" "up, $(dk ps -q | wc -l) containers"
   else
-    printf '%-22s %-50s %s\n' dockerd "$(cat "$STATE/docker.host" 2>/dev/null || echo -)" "down (log $STATE/dockerd.log)"; ok=1
+    printf '%-28s %-52s %s\n' dockerd "$(cat "$STATE/docker.host" 2>/dev/null || echo -)" "down (log $STATE/dockerd.log)"; ok=1
   fi
   url="$(cat "$STATE/registry.url" 2>/dev/null || true)"
   if [ -n "$url" ] && curl -sf -m 3 -o /dev/null "http://$url/v2/"; then
-    printf '%-22s %-50s %s\n' registry "$url" up
+    printf '%-28s %-52s %s\n' registry "$url" up
   else
-    printf '%-22s %-50s %s\n' registry "${url:--}" "down (log $STATE/registry.log)"; ok=1
+    printf '%-28s %-52s %s\n' registry "${url:--}" "down (log $STATE/registry.log)"; ok=1
   fi
   url="$(cat "$STATE/fleet-hq.url" 2>/dev/null || true)"
   if [ -n "$url" ] && curl -sf -m 3 -o /dev/null "$url/health"; then
-    printf '%-22s %-50s %s\n' fleet-hq "$url (admin key: $STATE/secrets/hq-admin-key)" up
+    printf '%-28s %-52s %s\n' fleet-hq "$url (admin key: $STATE/secrets/hq-admin-key)" up
   else
-    printf '%-22s %-50s %s\n' fleet-hq "${url:--}" "down (log $STATE/fleet-hq.log)"; ok=1
+    printf '%-28s %-52s %s\n' fleet-hq "${url:--}" "down (log $STATE/fleet-hq.log)"; ok=1
   fi
   i=0
   for node in "${FLEET_NODES[@]}"; do
     i=$((i + 1))
     url="$(cat "$STATE/agent-$i.url" 2>/dev/null || true)"
     if [ -n "$url" ] && curl -s -m 3 "$url/health" 2>/dev/null | grep -q '"docker":"connected"'; then
-      printf '%-22s %-50s %s\n' "agent $node" "$url" up
+      printf '%-28s %-52s %s\n' "agent $node" "$url" up
     else
-      printf '%-22s %-50s %s\n' "agent $node" "${url:--}" "down (log $STATE/agent-$i.log)"; ok=1
+      printf '%-28s %-52s %s\n' "agent $node" "${url:--}" "down (log $STATE/agent-$i.log)"; ok=1
     fi
   done
   return "$ok"
@@ -978,28 +978,28 @@ rpc_answers() {
 
 cmd_status() {
   local ok=0 rpc db
-  printf '%-22s %-50s %s\n' PART ADDRESS STATUS
+  printf '%-28s %-52s %s\n' PART ADDRESS STATUS
   if [ -f "$STATE/deployment.json" ]; then
     rpc="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rpc_url"])' "$STATE/deployment.json")"
   fi
   if [ -n "${rpc:-}" ] && rpc_answers "${rpc/ws:/http:}"; then
-    printf '%-22s %-50s %s\n' node "$rpc" up
+    printf '%-28s %-52s %s\n' node "$rpc" up
   else
-    printf '%-22s %-50s %s\n' node "${rpc:--}" down; ok=1
+    printf '%-28s %-52s %s\n' node "${rpc:--}" down; ok=1
   fi
   db="$(cat "$STATE/database.url" 2>/dev/null || true)"
   local port="${db##*:}"; port="${port%%/*}"
   if [ -n "$db" ] && "$(pg_bin)/pg_isready" -q -h 127.0.0.1 -p "$port"; then
-    printf '%-22s %-50s %s\n' postgresql "$db" up
+    printf '%-28s %-52s %s\n' postgresql "$db" up
   else
-    printf '%-22s %-50s %s\n' postgresql "${db:--}" down; ok=1
+    printf '%-28s %-52s %s\n' postgresql "${db:--}" down; ok=1
   fi
   local s3
   s3="$(sed -n 's/^SDV_S3_ENDPOINT=//p' "$STATE/garage/s3.env" 2>/dev/null || true)"
   if [ -n "$s3" ] && s3_answers "$s3"; then
-    printf '%-22s %-50s %s\n' "s3 (garage)" "$s3 (env: $STATE/garage/s3.env)" up
+    printf '%-28s %-52s %s\n' "s3 (garage)" "$s3 (env: $STATE/garage/s3.env)" up
   else
-    printf '%-22s %-50s %s\n' "s3 (garage)" "${s3:--}" "down (log $STATE/garage/garage.log)"; ok=1
+    printf '%-28s %-52s %s\n' "s3 (garage)" "${s3:--}" "down (log $STATE/garage/garage.log)"; ok=1
   fi
   local ipid api health
   ipid="$(cat "$STATE/indexer.pid" 2>/dev/null || true)"
@@ -1007,9 +1007,9 @@ cmd_status() {
   health="$(curl -s -m 3 "$api/health" 2>/dev/null || true)"
   if [ -n "$ipid" ] && kill -0 "$ipid" 2>/dev/null && [ -n "$health" ]; then
     local at; at="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["at_block"])' "$health" 2>/dev/null || echo '?')"
-    printf '%-22s %-50s %s\n' indexer "$api (openapi: $api/openapi.json)" "up, at block $at"
+    printf '%-28s %-52s %s\n' indexer "$api (openapi: $api/openapi.json)" "up, at block $at"
   else
-    printf '%-22s %-50s %s\n' indexer "${api:--}" "down (log $STATE/indexer.log)"; ok=1
+    printf '%-28s %-52s %s\n' indexer "${api:--}" "down (log $STATE/indexer.log)"; ok=1
   fi
   local part url
   for part in gateway storage compliance notify keys ceremony; do
@@ -1017,21 +1017,21 @@ cmd_status() {
     local log=storage
     case "$part" in notify) log=notify ;; keys|ceremony) log=recovery ;; esac
     if [ -n "$url" ] && curl -sf -m 3 -o /dev/null "$url/health"; then
-      printf '%-22s %-50s %s\n' "$part" "$url" up
+      printf '%-28s %-52s %s\n' "$part" "$url" up
     else
-      printf '%-22s %-50s %s\n' "$part" "${url:--}" "down (log $STATE/$log.log)"; ok=1
+      printf '%-28s %-52s %s\n' "$part" "${url:--}" "down (log $STATE/$log.log)"; ok=1
     fi
   done
   if [ -s "$STATE/recovery-key.pub" ]; then
-    printf '%-22s %-50s %s\n' "hsm token" "sdv-dev (SOFTHSM2_CONF=$STATE/softhsm/softhsm2.conf)" "recovery key $(cut -c1-16 "$STATE/recovery-key.pub")..."
+    printf '%-28s %-52s %s\n' "hsm token" "sdv-dev (SOFTHSM2_CONF=$STATE/softhsm/softhsm2.conf)" "recovery key $(cut -c1-16 "$STATE/recovery-key.pub")..."
   fi
   for part in relayer-storage-attestor relayer-retention-executor mail; do
     local pid; pid="$(cat "$STATE/$part.pid" 2>/dev/null || true)"
     url="$( [ "$part" = mail ] && cat "$STATE/mail.url" 2>/dev/null || echo "$(cat "$STATE/database.url" 2>/dev/null) (outbox)")"
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-      printf '%-22s %-50s %s\n' "$part" "$url" "up (pid $pid)"
+      printf '%-28s %-52s %s\n' "$part" "$url" "up (pid $pid)"
     else
-      printf '%-22s %-50s %s\n' "$part" "$url" "down (log $STATE/$part.log)"; ok=1
+      printf '%-28s %-52s %s\n' "$part" "$url" "down (log $STATE/$part.log)"; ok=1
     fi
   done
   local arweave height
@@ -1039,29 +1039,29 @@ cmd_status() {
   height="$(curl -sf -m 3 "$arweave/info" 2>/dev/null |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["height"])' 2>/dev/null || true)"
   if [ -n "$arweave" ] && [ -n "$height" ]; then
-    printf '%-22s %-50s %s\n' arlocal "$arweave" "up, at block $height"
+    printf '%-28s %-52s %s\n' arlocal "$arweave" "up, at block $height"
   else
-    printf '%-22s %-50s %s\n' arlocal "${arweave:--}" "down (log $STATE/arlocal.log)"; ok=1
+    printf '%-28s %-52s %s\n' arlocal "${arweave:--}" "down (log $STATE/arlocal.log)"; ok=1
   fi
   url="$(cat "$STATE/ipfs-api.url" 2>/dev/null || true)"
   if [ -n "$url" ] && ipfs_answers "$url"; then
-    printf '%-22s %-50s %s\n' ipfs "$url (repo $STATE/ipfs)" up
+    printf '%-28s %-52s %s\n' ipfs "$url (repo $STATE/ipfs)" up
   else
-    printf '%-22s %-50s %s\n' ipfs "${url:--}" "down (log $STATE/ipfs.log)"; ok=1
+    printf '%-28s %-52s %s\n' ipfs "${url:--}" "down (log $STATE/ipfs.log)"; ok=1
   fi
   for part in archival-arweave archival-ipfs; do
     url="$(cat "$STATE/$( [ "$part" = archival-arweave ] && echo arweave || echo ipfs-pinning).url" 2>/dev/null || true)"
     if [ -n "$url" ] && curl -sf -m 3 -o /dev/null "$url/health"; then
-      printf '%-22s %-50s %s\n' "$part" "$url" up
+      printf '%-28s %-52s %s\n' "$part" "$url" up
     else
-      printf '%-22s %-50s %s\n' "$part" "${url:--}" "down (log $STATE/archival.log)"; ok=1
+      printf '%-28s %-52s %s\n' "$part" "${url:--}" "down (log $STATE/archival.log)"; ok=1
     fi
   done
   local mpid; mpid="$(cat "$STATE/arlocal-miner.pid" 2>/dev/null || true)"
   if [ -n "$mpid" ] && kill -0 "$mpid" 2>/dev/null; then
-    printf '%-22s %-50s %s\n' arlocal-miner "${arweave:--} (a block every 30 s)" "up (pid $mpid)"
+    printf '%-28s %-52s %s\n' arlocal-miner "${arweave:--} (a block every 30 s)" "up (pid $mpid)"
   else
-    printf '%-22s %-50s %s\n' arlocal-miner "${arweave:--}" "down (log $STATE/arlocal-miner.log)"; ok=1
+    printf '%-28s %-52s %s\n' arlocal-miner "${arweave:--}" "down (log $STATE/arlocal-miner.log)"; ok=1
   fi
   fleet_status || ok=1
   if [ -f "$STATE/deployment.json" ] && [ "$ok" = 0 ]; then
@@ -1069,7 +1069,7 @@ cmd_status() {
 import json, sys
 d = json.load(open(sys.argv[1]))
 for name, c in d["contracts"].items():
-    print(f"{name:<22} {c['address']:<50} deployed")
+    print(f"{name:<28} {c['address']:<52} deployed")
 PY
   fi
   return "$ok"

@@ -1125,9 +1125,13 @@ cmd_bench() {
     say "building sdv-fleet-hq and sdv-agent (release)"
     cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml" --bin sdv-fleet-hq --bin sdv-agent
   fi
+  # The machine, printed with the figures (BENCHMARKS.md records it): other work running at
+  # the same time shows in the load average.
+  echo "machine: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr), load average $(cut -d' ' -f1-3 /proc/loadavg)"
   for g in "${groups[@]}"; do
     say "benchmark group $g"
     "$CARGO_TARGET_DIR/release/sdv-bench" "$g"
+    echo "after $g: load average $(cut -d' ' -f1-3 /proc/loadavg)"
   done
 }
 

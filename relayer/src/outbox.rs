@@ -208,19 +208,25 @@ impl<S: Signer<NodeConfig> + Send + Sync> Outbox<S> {
             }
         };
         let signed = self.relayer.sign(&contract, data, &estimate).await?;
-        sqlx::query(
-            "UPDATE relayer_outbox SET status = 'signed', nonce = $2, extrinsic = $3,
-                 tx_hash = $4, updated_at = now()
-             WHERE id = $1",
-        )
-        .bind(id)
-        .bind(signed.nonce as i64)
-        .bind(&signed.bytes)
-        .bind(&signed.hash.0[..])
-        .execute(&mut *tx)
-        .await?;
-        if let Err(e) = tx.commit().await {
-            // Not stored, so never submitted: the nonce stays free.
+        let stored = async {
+            sqlx::query(
+                "UPDATE relayer_outbox SET status = 'signed', nonce = $2, extrinsic = $3,
+                     tx_hash = $4, updated_at = now()
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(signed.nonce as i64)
+            .bind(&signed.bytes)
+            .bind(&signed.hash.0[..])
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = stored {
+            // Not stored (the update or the commit failed, e.g. PostgreSQL restarting), so
+            // never submitted: the nonce stays free. Keeping it taken would sign the next call
+            // with the one after, which the node holds back forever behind the gap.
             self.relayer.resync_nonce().await;
             return Err(e.into());
         }

@@ -21,6 +21,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -28,6 +29,7 @@ use sdv_chain::{contract_events, Chain, DocumentNft};
 use sdv_node_config::accounts;
 use sdv_types::vault::VaultCreated;
 use sqlx::Row;
+use tokio::sync::Mutex;
 
 use crate::{stack::Stack, workload::Report};
 
@@ -72,7 +74,29 @@ pub(crate) async fn caught_up(stack: &Stack, within: Duration) -> Result<u32, St
             Err(why) => {
                 settled = None;
                 if Instant::now() > deadline {
-                    return Err(why);
+                    // What is stuck in the outbox, with its signer's nonce, says why.
+                    let stuck: Vec<String> = sqlx::query(
+                        "SELECT idempotency_key, status, nonce, left(signer, 12) FROM relayer_outbox
+                         WHERE status IN ('pending', 'signed') ORDER BY id LIMIT 10",
+                    )
+                    .fetch_all(pool)
+                    .await
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {} nonce {:?} signer {}..",
+                            r.get::<String, _>(0),
+                            r.get::<String, _>(1),
+                            r.get::<Option<i64>, _>(2),
+                            r.get::<String, _>(3)
+                        )
+                    })
+                    .collect();
+                    return Err(format!(
+                        "{why}; stuck in the outbox: [{}]",
+                        stuck.join(", ")
+                    ));
                 }
             }
         }
@@ -81,7 +105,7 @@ pub(crate) async fn caught_up(stack: &Stack, within: Duration) -> Result<u32, St
 }
 
 /// Runs every check, printing each with its counts; returns the failures.
-pub(crate) async fn all(stack: &Stack, report: &Report) -> Vec<String> {
+pub(crate) async fn all(stack: &Stack, report: &Report, watcher: ChainWatcher) -> Vec<String> {
     let mut failures = Vec::new();
     let chain = stack.chain();
     let deployment = &stack.endpoints.deployment;
@@ -235,41 +259,26 @@ pub(crate) async fn all(stack: &Stack, report: &Report) -> Vec<String> {
         problems,
     );
 
-    // 3. Contract events, block by block.
+    // 3. Contract events, block by block, as the watcher read them from the chain.
     let (head, _) = chain.finalized_head().await.expect("the chain head");
-    let contracts: Vec<_> = INDEXED_CONTRACTS
-        .iter()
-        .map(|name| {
-            deployment
-                .address(name)
-                .unwrap_or_else(|e| panic!("the deployment has {name}: {e}"))
-                .clone()
-        })
-        .collect();
+    let log = match watcher.finish(head).await {
+        Ok(log) => log,
+        Err(e) => {
+            verdict(&mut failures, "contract events on chain", vec![e]);
+            return failures;
+        }
+    };
     let mut on_chain: BTreeSet<([u8; 32], u32)> = BTreeSet::new();
     let mut per_block: BTreeMap<u32, (usize, [u8; 32])> = BTreeMap::new();
-    let dave = sdv_chain::to_ink_account(&accounts::dave().public_key().to_account_id());
-    let mut dave_vaults = 0usize;
-    for number in 0..=head {
-        let hash = chain
-            .block_hash(number)
-            .await
-            .expect("a block hash")
-            .unwrap_or_else(|| panic!("no block {number} below the head"));
-        let events = events_at(chain, hash).await;
-        let found = contract_events(events.iter(), &contracts).expect("decoding events");
-        for e in &found {
-            on_chain.insert((hash.0, e.index));
-            if let Some(Ok(created)) = e.decode::<VaultCreated>() {
-                if created.creator == dave {
-                    dave_vaults += 1;
-                }
-            }
+    for (number, block) in &log.blocks {
+        for index in &block.events {
+            on_chain.insert((block.hash, *index));
         }
-        if !found.is_empty() {
-            per_block.insert(number, (found.len(), hash.0));
+        if !block.events.is_empty() {
+            per_block.insert(*number, (block.events.len(), block.hash));
         }
     }
+    let dave_vaults = log.dave_vaults;
     let rows: Vec<(i64, Vec<u8>, i32)> =
         sqlx::query("SELECT block_number, block_hash, event_index FROM contract_events")
             .fetch_all(pool)
@@ -410,21 +419,138 @@ pub(crate) async fn all(stack: &Stack, report: &Report) -> Vec<String> {
     failures
 }
 
-/// The events of block `hash`, retried a few times (a fresh connection may still be settling).
-async fn events_at(
-    chain: &Chain,
-    hash: sdv_chain::Hash,
-) -> sdv_chain::subxt::events::Events<sdv_chain::NodeConfig> {
-    let mut attempt = 0;
-    loop {
-        match chain.events_at(hash).await {
-            Ok(events) => return events,
-            Err(e) if attempt >= 5 => panic!("reading the events of block {hash:?}: {e}"),
-            Err(_) => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(500)).await;
+/// One block as the watcher read it: its hash and the indices of the indexed contracts'
+/// `ContractEmitted` events in it.
+struct Block {
+    hash: [u8; 32],
+    events: Vec<u32>,
+}
+
+/// What the watcher read from the chain.
+#[derive(Default)]
+pub(crate) struct ChainLog {
+    blocks: BTreeMap<u32, Block>,
+    /// `VaultCreated` events whose creator is Dave (the outbox's vault calls).
+    dave_vaults: usize,
+    /// Why it stopped reading, if it had to.
+    broken: Option<String>,
+}
+
+/// Reads every finalized block's contract events from the node while the drill runs, block
+/// after block, reconnecting after a node restart. The node keeps the state of its last 256
+/// blocks only (events are state), so the chain's side of the event check is read as the
+/// chain grows, not at the end.
+pub(crate) struct ChainWatcher {
+    log: Arc<Mutex<ChainLog>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ChainWatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl ChainWatcher {
+    /// Starts reading from block 0 of the node at `url`.
+    pub(crate) fn start(url: String, deployment: &sdv_chain::Deployment) -> Self {
+        let contracts: Vec<_> = INDEXED_CONTRACTS
+            .iter()
+            .map(|name| {
+                deployment
+                    .address(name)
+                    .unwrap_or_else(|e| panic!("the deployment has {name}: {e}"))
+                    .clone()
+            })
+            .collect();
+        let log = Arc::new(Mutex::new(ChainLog::default()));
+        let task = tokio::spawn(watch(url, contracts, log.clone()));
+        Self { log, task }
+    }
+
+    /// Waits (60 s at most) until it read every block up to `head`, stops it and returns what
+    /// it read.
+    pub(crate) async fn finish(self, head: u32) -> Result<ChainLog, String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            {
+                let mut log = self.log.lock().await;
+                if let Some(broken) = &log.broken {
+                    return Err(broken.clone());
+                }
+                if log.blocks.len() as u64 > u64::from(head) {
+                    return Ok(std::mem::take(&mut *log));
+                }
+                if Instant::now() > deadline {
+                    return Err(format!(
+                        "the chain watcher read {} of {} blocks in time",
+                        log.blocks.len(),
+                        head + 1
+                    ));
+                }
             }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+}
+
+async fn watch(url: String, contracts: Vec<sdv_chain::AccountId>, log: Arc<Mutex<ChainLog>>) {
+    let dave = sdv_chain::to_ink_account(&accounts::dave().public_key().to_account_id());
+    let mut chain: Option<Chain> = None;
+    let mut next = 0u32;
+    loop {
+        if chain.is_none() {
+            chain = Chain::connect(&url).await.ok();
+        }
+        let Some(c) = chain.clone() else {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            continue;
+        };
+        let read = async {
+            let (head, _) = c.finalized_head().await?;
+            while next <= head {
+                let hash = c.block_hash(next).await?.ok_or_else(|| {
+                    sdv_chain::Error::Dispatch(format!("no block {next} below the head"))
+                })?;
+                let events = match c.events_at(hash).await {
+                    Ok(events) => events,
+                    Err(e) if e.to_string().contains("State already discarded") => {
+                        return Ok(Some(format!(
+                            "the chain watcher fell behind: block {next}'s events are pruned: {e}"
+                        )))
+                    }
+                    Err(e) => return Err(e),
+                };
+                let found = contract_events(events.iter(), &contracts)?;
+                let mut log = log.lock().await;
+                for e in &found {
+                    if let Some(Ok(created)) = e.decode::<VaultCreated>() {
+                        if created.creator == dave {
+                            log.dave_vaults += 1;
+                        }
+                    }
+                }
+                log.blocks.insert(
+                    next,
+                    Block {
+                        hash: hash.0,
+                        events: found.iter().map(|e| e.index).collect(),
+                    },
+                );
+                next += 1;
+            }
+            Ok::<_, sdv_chain::Error>(None)
+        }
+        .await;
+        match read {
+            Ok(Some(broken)) => {
+                log.lock().await.broken = Some(broken);
+                return;
+            }
+            Ok(None) => {}
+            Err(_) => chain = None,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

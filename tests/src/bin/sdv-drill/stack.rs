@@ -27,7 +27,7 @@ const NOTIFY_KEY: &str = "drill-notify-api-key-0123456789";
 /// Faults drawn at random after every kind was injected once.
 const EXTRA_FAULTS: usize = 4;
 /// How long the services have to catch up once the workload stops.
-const CATCH_UP: Duration = Duration::from_secs(240);
+const CATCH_UP: Duration = Duration::from_secs(150);
 
 /// A service of the stack: how it was started (program, arguments, environment, log), so that
 /// it is started again the same way after a `kill -9`, and the running process.
@@ -457,6 +457,10 @@ pub(crate) async fn run(seed: u64) -> Vec<String> {
         stack.endpoints.gateway,
         stack.endpoints.s3.endpoint
     );
+    let watcher = checks::ChainWatcher::start(
+        stack.endpoints.node_url.clone(),
+        &stack.endpoints.deployment,
+    );
     let setup = workload::Setup::new(&stack.ctx, &stack.endpoints).await;
     let workload = workload::Workload::start(&stack.endpoints, setup, rng.gen());
 
@@ -495,7 +499,7 @@ pub(crate) async fn run(seed: u64) -> Vec<String> {
         }
     }
     failures.extend(stack.exited());
-    failures.extend(checks::all(&stack, &report).await);
+    failures.extend(checks::all(&stack, &report, watcher).await);
     println!("drill: run took {:.0} s", started.elapsed().as_secs_f64());
     if !failures.is_empty() {
         let dir = stack.keep();

@@ -39,7 +39,7 @@ use crate::stack::Endpoints;
 
 /// How long one client operation may take, faults included, before the client gives up on it
 /// (and the report says so).
-const OPERATION_DEADLINE: Duration = Duration::from_secs(240);
+const OPERATION_DEADLINE: Duration = Duration::from_secs(150);
 
 /// What the workload needs from the chain before it starts.
 pub(crate) struct Setup {

@@ -54,6 +54,24 @@ pub enum Error {
     Signing(String),
 }
 
+impl Error {
+    /// Whether the connection to the node is gone (a node that restarted closes it for good:
+    /// a subxt client does not reconnect), so that a new connection may succeed where this
+    /// one cannot. An error the node answered (a refused call, a revert) is not.
+    pub fn is_connection_lost(&self) -> bool {
+        use subxt::{error::RpcError, ext::subxt_rpcs::Error as RpcsError};
+        match self {
+            Self::Rpc(e) => !matches!(e, RpcsError::User(_)),
+            Self::Subxt(e) => match &**e {
+                subxt::Error::Rpc(RpcError::ClientError(RpcsError::User(_))) => false,
+                subxt::Error::Rpc(_) | subxt::Error::Io(_) => true,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
 impl From<subxt::Error> for Error {
     fn from(e: subxt::Error) -> Self {
         Self::Subxt(Box::new(e))

@@ -163,3 +163,69 @@ impl std::ops::Deref for Governance {
         &self.contract
     }
 }
+
+/// ValidatorGovernance on a node that may restart, for a long-running service that asks it
+/// now and then: connected on first use, and connected anew (once per question) when the
+/// connection was lost, so the service outlives the node's restarts without being restarted.
+pub struct GovernanceConnection {
+    node_url: String,
+    address: AccountId,
+    connected: tokio::sync::Mutex<Option<Governance>>,
+}
+
+impl GovernanceConnection {
+    /// The contract at `address` on the node at `node_url`; nothing is connected yet.
+    pub fn new(node_url: impl Into<String>, address: AccountId) -> Self {
+        Self {
+            node_url: node_url.into(),
+            address,
+            connected: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The contract on the current connection, connecting when there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when the node cannot be reached.
+    pub async fn get(&self) -> Result<Governance> {
+        let mut connected = self.connected.lock().await;
+        if let Some(governance) = connected.as_ref() {
+            return Ok(governance.clone());
+        }
+        let chain = Chain::connect(&self.node_url).await?;
+        let governance = Governance::new(chain, self.address.clone());
+        *connected = Some(governance.clone());
+        Ok(governance)
+    }
+
+    /// [`Governance::approved_release_number`], asked again on a new connection when the
+    /// current one was lost.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] when the node cannot be reached or the query fails.
+    pub async fn approved_release_number(
+        &self,
+        image: &str,
+        digest: Hash32,
+        track: Track,
+    ) -> Result<Option<u64>> {
+        match self
+            .get()
+            .await?
+            .approved_release_number(image, digest, track)
+            .await
+        {
+            Err(e) if e.is_connection_lost() => {
+                tracing::info!(node = %self.node_url, error = %e, "the node connection was lost; connecting again");
+                *self.connected.lock().await = None;
+                self.get()
+                    .await?
+                    .approved_release_number(image, digest, track)
+                    .await
+            }
+            answer => answer,
+        }
+    }
+}

@@ -25,7 +25,7 @@ pub use deployment::{DeployedContract, Deployment};
 pub use document::{DocumentNft, Mint};
 pub use error::{Error, Result};
 pub use events::{contract_events, ContractEvent};
-pub use governance::Governance;
+pub use governance::{Governance, GovernanceConnection};
 pub use recovery::GuardianRecovery;
 pub use subxt;
 pub use subxt_signer;

@@ -113,6 +113,8 @@ pub(crate) async fn run(ctx: &Context, global: &Global, args: DemoArgs) -> anyho
 }
 
 impl<'a> Demo<'a> {
+    /// A run on the stack of `global`'s deployment file: its directory made, with a keystore
+    /// and a passphrase file of its own.
     fn new(ctx: &'a Context, global: &Global, args: &DemoArgs) -> anyhow::Result<Self> {
         let deployment = absolute(&global.deployment)?;
         ctx.deployment()?;
@@ -213,6 +215,7 @@ impl<'a> Demo<'a> {
         self.sdv_with(key, args, &[])
     }
 
+    /// [`Demo::sdv`] with `extra` environment variables.
     fn sdv_with(
         &self,
         key: Option<&str>,
@@ -221,10 +224,11 @@ impl<'a> Demo<'a> {
     ) -> anyhow::Result<Ran> {
         let (ok, ran) = self.spawn(key, args, extra)?;
         if !ok {
+            let error = last_line(&ran.stderr).unwrap_or("no error line");
             bail!(
                 "`{}` failed: {}",
                 command_line(key, args),
-                last_line(&ran.stderr).unwrap_or("no error line")
+                error.strip_prefix("error: ").unwrap_or(error)
             );
         }
         Ok(ran)
@@ -333,14 +337,14 @@ impl<'a> Demo<'a> {
         let mut accounts = Vec::new();
         for name in names {
             self.sdv(None, &["key", "generate", "--name", name])?;
-            accounts.push(self.ctx_account(name)?);
+            accounts.push(self.account_of(name)?);
         }
         self.fund(names, &accounts).await?;
         Ok(accounts)
     }
 
     /// A key's account, read from the demo's keystore.
-    fn ctx_account(&self, name: &str) -> anyhow::Result<AccountId> {
+    fn account_of(&self, name: &str) -> anyhow::Result<AccountId> {
         let keystore = crate::keystore::Keystore::new(self.dir.join("keys"));
         keystore.load(name)?.account()
     }
@@ -381,6 +385,7 @@ impl<'a> Demo<'a> {
 
     // --- step 1 ---------------------------------------------------------------------------
 
+    /// Step 1: a new wallet `me`, funded for fees; returns its account.
     async fn wallet(&mut self) -> anyhow::Result<AccountId> {
         self.heading(
             "create a wallet",
@@ -397,6 +402,7 @@ impl<'a> Demo<'a> {
 
     // --- step 2 ---------------------------------------------------------------------------
 
+    /// Step 2: a document uploaded by `me`, its NFT and its indexer record; returns its token.
     async fn document(&mut self, me: &AccountId) -> anyhow::Result<u64> {
         self.heading(
             "upload a document and see its NFT",
@@ -489,6 +495,7 @@ impl<'a> Demo<'a> {
 
     // --- step 3 ---------------------------------------------------------------------------
 
+    /// Step 3: a vault whose operation is vetoed, then proposed again.
     async fn vault(&mut self) -> anyhow::Result<()> {
         self.heading(
             "a team vault: a proposal vetoed, then proposed again",
@@ -607,6 +614,8 @@ impl<'a> Demo<'a> {
 
     // --- step 4 ---------------------------------------------------------------------------
 
+    /// Step 4: `me` recovered to `me-new` by its guardians after the clock moved past the
+    /// timelock; `document` moves with it.
     async fn recovery(&mut self, me: &AccountId, document: u64) -> anyhow::Result<()> {
         self.heading(
             "recover a lost wallet with guardians",
@@ -660,7 +669,10 @@ impl<'a> Demo<'a> {
             refused.contains("TimelockActive"),
             "finalizing early was refused for another reason: {refused}"
         );
-        self.evidence(format!("finalizing now is refused: {refused}"));
+        self.evidence(format!(
+            "finalizing now is refused: {}",
+            refused.strip_prefix("error: ").unwrap_or(&refused)
+        ));
 
         let ahead = self.move_clock(RECOVERY_CLOCK_MOVE_SECS).await?;
         self.evidence(format!(
@@ -689,8 +701,7 @@ impl<'a> Demo<'a> {
             owner == new_wallet,
             "document {document} belongs to {owner} after the recovery, not to me-new"
         );
-        let (chain, _) = self.ctx.chain().await?;
-        let revoked = nft_revoked(&chain, self.ctx, me).await?;
+        let revoked = nft.is_revoked(me).await?;
         ensure!(revoked, "the old wallet {me} is not revoked on DocumentNFT");
         self.evidence(format!("DocumentNFT is_revoked(me) = {revoked}"));
 
@@ -834,14 +845,15 @@ impl<'a> Demo<'a> {
             "block #{number} is at {block_ms} ms, not {wanted} s ahead of now ({now_ms} ms)"
         );
         self.evidence(format!(
-            "block #{number} was authored at {block_ms} ms, {} h ahead of the real clock",
-            (block_ms.saturating_sub(now_ms)) / 3_600_000
+            "block #{number} was authored at {block_ms} ms, {:.1} h ahead of the real clock",
+            block_ms.saturating_sub(now_ms) as f64 / 3_600_000.0
         ));
         Ok(wanted)
     }
 
     // --- step 5 ---------------------------------------------------------------------------
 
+    /// Step 5: a node image release approved by 7 validators and rolled out to the 3 agents.
     async fn fleet(&mut self) -> anyhow::Result<()> {
         self.heading(
             "approve a validator release and roll it out",
@@ -925,14 +937,38 @@ impl<'a> Demo<'a> {
                 &["gov", "vote", &proposal_arg, "--yes"],
             )?;
         }
-        let executed = self.sdv(Some("validator-1"), &["gov", "execute", &proposal_arg])?;
-        ensure!(
-            event_lines(&executed.stdout)
-                .iter()
-                .any(|e| e == "ReleaseApproved"),
-            "executing proposal {proposal} approved no release (events: {})",
-            event_lines(&executed.stdout).join(", ")
-        );
+        // Anyone executes it once it has its 7 votes: the keeper (sdv-relayer) may be first.
+        let (chain, d) = self.ctx.chain().await?;
+        let governance =
+            sdv_chain::Governance::new(chain, d.address("validator_governance")?.clone());
+        let executed = sdv_types::governance::ProposalState::Executed;
+        if governance.state(proposal).await? == Some(executed) {
+            self.evidence(format!(
+                "the keeper executed proposal {proposal} as soon as it had its 7 votes"
+            ));
+        } else {
+            let (ok, ran) =
+                self.spawn(Some("validator-1"), &["gov", "execute", &proposal_arg], &[])?;
+            let state = governance.state(proposal).await?;
+            ensure!(
+                state == Some(executed),
+                "proposal {proposal} is {state:?} after `sdv gov execute`: {}",
+                last_line(&ran.stderr).unwrap_or("no error line")
+            );
+            if ok {
+                ensure!(
+                    event_lines(&ran.stdout)
+                        .iter()
+                        .any(|e| e == "ReleaseApproved"),
+                    "executing proposal {proposal} approved no release (events: {})",
+                    event_lines(&ran.stdout).join(", ")
+                );
+            } else {
+                self.evidence(format!(
+                    "the keeper executed proposal {proposal} first; it cannot execute twice"
+                ));
+            }
+        }
         let shown = self
             .indexed(
                 &format!("/governance/proposals/{proposal}"),
@@ -946,9 +982,6 @@ impl<'a> Demo<'a> {
             shown["state"].as_str().unwrap_or("?"),
             shown["yes"]
         ));
-        let (chain, d) = self.ctx.chain().await?;
-        let governance =
-            sdv_chain::Governance::new(chain, d.address("validator_governance")?.clone());
         let latest = governance
             .latest_release(NODE_IMAGE, sdv_types::governance::Track::Devnet)
             .await?
@@ -965,19 +998,32 @@ impl<'a> Demo<'a> {
             hex::encode(latest.digest)
         ));
 
-        let distributed = self.sdv_with(
-            None,
-            &[
-                "fleet",
-                "distribute",
-                "--service",
-                NODE_IMAGE,
-                "--tag",
-                &tag,
-                "--wait",
-            ],
-            &extra,
-        )?;
+        let distribute = [
+            "fleet",
+            "distribute",
+            "--service",
+            NODE_IMAGE,
+            "--tag",
+            &tag,
+            "--wait",
+        ];
+        let (ok, distributed) = self.spawn(None, &distribute, &extra)?;
+        if !ok {
+            let error = last_line(&distributed.stderr).unwrap_or("no error line");
+            let stale = distributed.stdout.contains("restart required")
+                || distributed.stderr.contains("restart required");
+            bail!(
+                "`{}` failed: {}{}",
+                command_line(None, &distribute),
+                error.strip_prefix("error: ").unwrap_or(error),
+                if stale {
+                    " (fleet HQ or an agent still holds its connection to the node from before \
+                     the clock moved in step 4, and did not reconnect)"
+                } else {
+                    ""
+                }
+            );
+        }
         ensure!(
             distributed.stdout.contains("succeeded"),
             "the distribution did not succeed"
@@ -1072,13 +1118,6 @@ impl<'a> Demo<'a> {
             .and_then(|t| t.lines().next().map(|l| l.trim().to_owned()))
             .filter(|l| !l.is_empty())
     }
-}
-
-/// Whether DocumentNFT marks `wallet` revoked.
-async fn nft_revoked(chain: &Chain, ctx: &Context, wallet: &AccountId) -> anyhow::Result<bool> {
-    let d = ctx.deployment()?;
-    let nft = DocumentNft::new(chain.clone(), d.address("document_nft")?.clone());
-    Ok(nft.is_revoked(wallet).await?)
 }
 
 /// An account's free balance.

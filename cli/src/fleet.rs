@@ -437,7 +437,7 @@ async fn release(ctx: &Context, hq: &Hq, args: ReleaseArgs) -> anyhow::Result<()
         5,
         &format!(
             "approval proposal {proposal}: needs {threshold} of {VALIDATOR_COUNT} votes \
-             (`sdv gov vote {proposal} yes`, then `sdv gov execute {proposal}`)"
+             (`sdv gov vote {proposal} --yes`, then `sdv gov execute {proposal}`)"
         ),
     );
     if ctx.json {

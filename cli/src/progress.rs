@@ -49,11 +49,8 @@ impl Bar {
         }
         let total = self.bar.length().unwrap_or(0);
         let position = self.bar.position().min(total);
-        let tenth = if total == 0 {
-            10
-        } else {
-            position * 10 / total
-        };
+        // An empty file is done at once.
+        let tenth = (position * 10).checked_div(total).unwrap_or(10);
         let shown = self.tenths_shown.fetch_max(tenth + 1, Ordering::SeqCst);
         if shown < tenth + 1 {
             eprintln!("{}", plain_bar(&self.label, position, total));
@@ -99,14 +96,10 @@ impl Progress for Bar {
     }
 }
 
-/// "w9.pdf [===============>              ]  50% 5.0 MiB of 10.0 MiB".
+/// "w9.pdf [===============>              ]  50% 5.00 MiB of 10.00 MiB".
 fn plain_bar(label: &str, position: u64, total: u64) -> String {
     const WIDTH: u64 = 30;
-    let percent = if total == 0 {
-        100
-    } else {
-        position * 100 / total
-    };
+    let percent = (position * 100).checked_div(total).unwrap_or(100);
     let filled = (percent * WIDTH / 100) as usize;
     let mut bar = "=".repeat(filled);
     if filled < WIDTH as usize {

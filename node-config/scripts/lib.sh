@@ -450,8 +450,10 @@ cmd_up() {
   # A new chain each time: the deployer instantiates the same code with the same salt, which a
   # chain that has it already refuses (DuplicateContract); the database starts over with it.
   rm -rf "$STATE/chain"
+  # `ready` in an earlier run's output must not pass for this one's.
+  rm -f "$STATE/devnet.out" "$STATE/clock-ahead"
   "$CARGO_TARGET_DIR/debug/sdv-devnet" up --base-path "$STATE/chain" \
-    --deployment "$STATE/deployment.json" --node-pid-file "$STATE/node.pid" $(devnet_clock_arg) \
+    --deployment "$STATE/deployment.json" --node-pid-file "$STATE/node.pid" --clock-file "$STATE/clock-ahead" \
     > "$STATE/devnet.out" 2> "$STATE/devnet.log" &
   echo $! > "$STATE/devnet.pid"
   local waited=0
@@ -492,14 +494,6 @@ cmd_up() {
   echo "Ctrl-C (or ./dev down in another terminal) stops everything."
   wait "$(cat "$STATE/devnet.pid")" 2>/dev/null || true
   cmd_down
-}
-
-# devnet_clock_arg: `--clock-file FILE` when this sdv-devnet moves the node's clock on SIGUSR1
-# (sdv demo's guardian recovery moves it past the 24 h timelock).
-devnet_clock_arg() {
-  if "$CARGO_TARGET_DIR/debug/sdv-devnet" up --help 2>/dev/null | grep -q -- --clock-file; then
-    echo "--clock-file $STATE/clock-ahead"
-  fi
 }
 
 # port_or_free PORT: PORT when nothing listens on it, else a free loopback port.
@@ -967,6 +961,8 @@ cmd_down() {
   if [ -f "$STATE/pg.dir" ]; then
     say "stopping PostgreSQL"
     pg_stop "$(cat "$STATE/pg.dir")"
+    # Every `up` starts a fresh database: nothing in this one is wanted again.
+    rm -rf "$(cat "$STATE/pg.dir")"
     rm -f "$STATE/pg.dir"
   fi
 }

@@ -509,23 +509,16 @@ async fn connect_with_retry(url: &str, retry: &Retry) -> Result<Chain> {
 /// Whether a chain error is worth retrying after reconnecting: the node is unreachable,
 /// restarting, or dropped the request.
 pub fn is_transient(e: &sdv_chain::Error) -> bool {
-    use sdv_chain::subxt::{
-        error::RpcError, error::TransactionError, ext::subxt_rpcs::Error as RpcsError, Error as E,
-    };
-    match e {
-        sdv_chain::Error::Rpc(e) => !matches!(e, RpcsError::User(_)),
-        sdv_chain::Error::Subxt(e) => match &**e {
-            E::Rpc(RpcError::ClientError(RpcsError::User(_))) => false,
-            E::Rpc(_) | E::Io(_) => true,
+    use sdv_chain::subxt::{error::TransactionError, Error as E};
+    e.is_connection_lost()
+        || matches!(e, sdv_chain::Error::Subxt(e) if matches!(
+            &**e,
             E::Transaction(
                 TransactionError::Dropped(_)
-                | TransactionError::Error(_)
-                | TransactionError::BlockNotFound,
-            ) => true,
-            _ => false,
-        },
-        _ => false,
-    }
+                    | TransactionError::Error(_)
+                    | TransactionError::BlockNotFound
+            )
+        ))
 }
 
 fn classify(e: sdv_chain::subxt::Error) -> Failure {

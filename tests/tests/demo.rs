@@ -86,6 +86,7 @@ impl Drop for Stack {
     }
 }
 
+/// The whole demo on a fresh stack: every step succeeds and prints its results.
 #[test]
 fn the_demo_walks_through_the_product_on_a_fresh_stack() {
     let started = Instant::now();

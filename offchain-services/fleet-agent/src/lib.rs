@@ -84,7 +84,7 @@ pub mod registry;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use sdv_chain::{AccountId, Chain, Governance};
+use sdv_chain::{AccountId, Governance, GovernanceConnection};
 use sdv_fleet::{now_ms, parse_digest, DeploymentReport, NonceCache, Outcome, PullCommand};
 use sdv_types::governance::Track;
 
@@ -170,7 +170,8 @@ impl std::fmt::Display for Stop {
     }
 }
 
-/// Where release approvals come from: ValidatorGovernance ([`Governance`]) in service.
+/// Where release approvals come from: ValidatorGovernance ([`Governance`], or [`ChainApprovals`]
+/// that connects anew after a node restart) in service.
 pub trait Approvals: Send + Sync + 'static {
     /// The release number ValidatorGovernance approved `digest` of `image` under on `track`,
     /// or `None`.
@@ -196,33 +197,18 @@ impl Approvals for Governance {
 }
 
 /// ValidatorGovernance at `address` on the node at `node_url`, connected on first use and
-/// again after a failed attempt, so the agent serves while the node is down (commands then
-/// fail, and are reported so).
+/// again after a failed attempt or a lost connection (a node restart), so the agent serves
+/// while the node is down (commands then fail, and are reported so) and after it is back.
 pub struct ChainApprovals {
-    node_url: String,
-    address: AccountId,
-    governance: tokio::sync::Mutex<Option<Governance>>,
+    governance: GovernanceConnection,
 }
 
 impl ChainApprovals {
     /// ValidatorGovernance at `address`, on the node at `node_url`.
     pub fn new(node_url: impl Into<String>, address: AccountId) -> Self {
         Self {
-            node_url: node_url.into(),
-            address,
-            governance: tokio::sync::Mutex::new(None),
+            governance: GovernanceConnection::new(node_url, address),
         }
-    }
-
-    async fn governance(&self) -> Result<Governance> {
-        let mut governance = self.governance.lock().await;
-        if let Some(connected) = governance.as_ref() {
-            return Ok(connected.clone());
-        }
-        let chain = Chain::connect(&self.node_url).await?;
-        let connected = Governance::new(chain, self.address.clone());
-        *governance = Some(connected.clone());
-        Ok(connected)
     }
 }
 
@@ -234,8 +220,8 @@ impl Approvals for ChainApprovals {
         track: Track,
     ) -> BoxFuture<'a, Result<Option<u64>>> {
         Box::pin(async move {
-            let governance = self.governance().await?;
-            Ok(governance
+            Ok(self
+                .governance
                 .approved_release_number(image, digest, track)
                 .await?)
         })

@@ -1,13 +1,14 @@
 //! The chain's word on what may run: ValidatorGovernance's approved releases.
 
-use sdv_chain::Governance;
+use sdv_chain::GovernanceConnection;
 
 use crate::{Result, Track};
 
 /// The release number under which governance approved `digest` of `image` for `track`, asked
-/// on-chain now; `None` when it has not approved it.
+/// on-chain now (on a new connection when the node restarted); `None` when it has not
+/// approved it.
 pub async fn approved_release(
-    governance: &Governance,
+    governance: &GovernanceConnection,
     image: &str,
     digest: &str,
     track: Track,

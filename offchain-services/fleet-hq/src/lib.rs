@@ -42,7 +42,7 @@ pub mod store;
 
 use std::{sync::Arc, time::Duration};
 
-use sdv_chain::Governance;
+use sdv_chain::GovernanceConnection;
 use sdv_config::Secret;
 use sdv_fleet::KeyRing;
 pub use sdv_types::governance::Track;
@@ -108,8 +108,9 @@ pub struct AppState {
     pub keys: Arc<KeyRing>,
     /// The key operators send as `x-api-key`.
     pub admin_key: Secret,
-    /// ValidatorGovernance, asked before every distribution and promotion; `None` refuses both.
-    pub governance: Option<Governance>,
+    /// ValidatorGovernance, asked before every distribution and promotion (connected anew
+    /// after the node restarted); `None` refuses both.
+    pub governance: Option<Arc<GovernanceConnection>>,
     /// How long one agent may take to answer a pull command.
     pub node_timeout: Duration,
     /// A node is healthy while its last heartbeat is more recent than this.
@@ -119,8 +120,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The state of a configuration, a migrated pool and the chain (if reachable).
-    pub fn new(config: &Config, pool: PgPool, governance: Option<Governance>) -> Self {
+    /// The state of a configuration, a migrated pool and ValidatorGovernance.
+    pub fn new(
+        config: &Config,
+        pool: PgPool,
+        governance: Option<Arc<GovernanceConnection>>,
+    ) -> Self {
         Self {
             pool,
             keys: Arc::new(config.keys.clone()),

@@ -2,7 +2,7 @@
 //! [`sdv_fleet_hq::config`].
 
 use anyhow::Context;
-use sdv_chain::{Chain, Governance};
+use sdv_chain::GovernanceConnection;
 use sdv_fleet_hq::{monitor, AppState, Config};
 use sqlx::postgres::PgPoolOptions;
 
@@ -22,11 +22,14 @@ async fn main() -> anyhow::Result<()> {
     sdv_fleet_hq::migrate(&pool)
         .await
         .context("applying the migrations")?;
-    let chain = Chain::connect(&config.node_url)
+    let governance = GovernanceConnection::new(config.node_url.clone(), config.governance.clone());
+    // Connected at start, so a wrong node address fails here; later questions connect anew
+    // when the node restarted.
+    governance
+        .get()
         .await
         .with_context(|| format!("connecting to the node at {}", config.node_url))?;
-    let governance = Governance::new(chain, config.governance.clone());
-    let state = AppState::new(&config, pool, Some(governance));
+    let state = AppState::new(&config, pool, Some(std::sync::Arc::new(governance)));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

@@ -224,7 +224,12 @@ impl Engine {
         // Content-addressed: an image the engine already holds under this digest is the one
         // a pull would fetch (many agents sharing one engine pull each release once).
         if let Ok(image) = docker.inspect_image(reference).await {
-            if image.repo_digests.unwrap_or_default().iter().any(|d| d == reference) {
+            if image
+                .repo_digests
+                .unwrap_or_default()
+                .iter()
+                .any(|d| d == reference)
+            {
                 return Ok(());
             }
         }

@@ -127,8 +127,16 @@ pub(crate) async fn run() {
     bench("rollout_ratio", format!("{ratio:.3}"), "x");
     bench("engine_restart_1_s", format!("{engine_one:.3}"), "s");
     bench("engine_restart_10_s", format!("{engine_ten:.3}"), "s");
-    bench("engine_restart_ratio", format!("{:.3}", engine_ten / engine_one), "x");
-    bench("rollout_10_over_engine_s", format!("{:.3}", ten - engine_ten), "s");
+    bench(
+        "engine_restart_ratio",
+        format!("{:.3}", engine_ten / engine_one),
+        "x",
+    );
+    bench(
+        "rollout_10_over_engine_s",
+        format!("{:.3}", ten - engine_ten),
+        "s",
+    );
     let met = if ratio <= GOAL_RATIO { "met" } else { "missed" };
     println!(
         "goal: rollout_ratio <= {GOAL_RATIO} ({met}); the ten nodes share one Engine on {} cores, \
@@ -148,7 +156,10 @@ pub(crate) async fn run() {
 async fn restart_alone(engine: &sdv_agent::Engine, reference: &str, nodes: &[String]) -> f64 {
     let started = Instant::now();
     let restarts = nodes.iter().map(|node| async move {
-        let containers = engine.node_containers(node).await.expect("the node's containers");
+        let containers = engine
+            .node_containers(node)
+            .await
+            .expect("the node's containers");
         engine
             .replace(&containers, reference)
             .await

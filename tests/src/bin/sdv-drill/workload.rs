@@ -472,7 +472,7 @@ async fn on_chain(
     let c = chain.get().await?;
     let nft = document_nft(&c, &endpoints.deployment);
     let found = match vault {
-        None => nft.token_by_hash(sha256).await.map(|t| t),
+        None => nft.token_by_hash(sha256).await,
         Some(_) => nft.staged_upload(sha256).await.map(|s| s.map(|_| 0)),
     };
     match found {

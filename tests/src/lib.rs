@@ -288,3 +288,42 @@ fn is_root() -> bool {
         .map(|o| o.stdout.starts_with(b"0"))
         .unwrap_or(false)
 }
+
+/// [`binary`] finds the services' binaries from an executable in `target/<profile>/deps/`,
+/// where test executables live. Cargo puts a binary of this crate (`sdv-bench`, `sdv-drill`)
+/// in `target/<profile>/` and a hard link of it in `deps/`, so when run from
+/// `target/<profile>/` this runs that link instead, with the same arguments and environment.
+/// `name` is the binary's name (`sdv-bench`).
+pub fn reexec_from_deps_dir(name: &str) {
+    use std::os::unix::{fs::MetadataExt, process::CommandExt};
+    let exe = std::env::current_exe().expect("the executable's path");
+    let dir = exe.parent().expect("the executable's directory");
+    if dir.file_name().is_some_and(|dir| dir == "deps") {
+        return;
+    }
+    let ino = std::fs::metadata(&exe)
+        .expect("the executable's metadata")
+        .ino();
+    let prefix = format!("{}-", name.replace('-', "_"));
+    let link = std::fs::read_dir(dir.join("deps"))
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok())
+        .find(|entry| {
+            entry.file_name().to_string_lossy().starts_with(&prefix)
+                && entry.metadata().is_ok_and(|m| m.ino() == ino)
+        })
+        .map(|entry| entry.path())
+        .unwrap_or_else(|| {
+            panic!(
+                "no hard link of {} in {}/deps: build it with `cargo build --bin {name}`",
+                exe.display(),
+                dir.display()
+            )
+        });
+    let error = std::process::Command::new(link)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    panic!("running {name} from its deps directory: {error}");
+}

@@ -70,7 +70,7 @@ impl Releases<'_> {
 
 /// Runs the group and prints its figures with what they are compared to.
 pub(crate) async fn run() {
-    crate::storage::reexec_from_deps_dir();
+    sdv_system_tests::reexec_from_deps_dir("sdv-bench");
     let ctx = TestContext::new().await;
     let deployment = ctx.deployment_file();
     let docker = DockerDaemon::shared();

@@ -6,10 +6,7 @@
 use std::{
     fs::File,
     io::{BufWriter, Write},
-    os::unix::{
-        fs::{FileExt, MetadataExt},
-        process::CommandExt,
-    },
+    os::unix::fs::FileExt,
     path::Path,
     sync::Arc,
     time::{Duration, Instant},
@@ -59,7 +56,7 @@ const RAW_RECORD: usize = envelope::RECORD_SIZE;
 
 /// Runs the group and prints its figures with what they are compared to.
 pub(crate) async fn run() {
-    reexec_from_deps_dir();
+    sdv_system_tests::reexec_from_deps_dir("sdv-bench");
     raw_speeds();
 
     let ctx = TestContext::new().await;
@@ -258,45 +255,6 @@ fn reset_peak_rss(stack: &StorageStack) {
     let pid = stack.storage_pid().expect("sdv-storage is running");
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
         .expect("resetting sdv-storage's peak RSS");
-}
-
-/// [`sdv_system_tests::binary`] finds the services' binaries from an executable in
-/// `target/<profile>/deps/`, where test executables live. Cargo puts `sdv-bench` in
-/// `target/<profile>/` and a hard link of it in `deps/`, so when run from `target/<profile>/`
-/// this runs that link instead, with the same arguments and environment.
-pub(crate) fn reexec_from_deps_dir() {
-    let exe = std::env::current_exe().expect("the executable's path");
-    let dir = exe.parent().expect("the executable's directory");
-    if dir.file_name().is_some_and(|name| name == "deps") {
-        return;
-    }
-    let ino = std::fs::metadata(&exe)
-        .expect("the executable's metadata")
-        .ino();
-    let link = std::fs::read_dir(dir.join("deps"))
-        .ok()
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.ok())
-        .find(|entry| {
-            entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("sdv_bench-")
-                && entry.metadata().is_ok_and(|m| m.ino() == ino)
-        })
-        .map(|entry| entry.path())
-        .unwrap_or_else(|| {
-            panic!(
-                "no hard link of {} in {}/deps: build it with `cargo build --bin sdv-bench`",
-                exe.display(),
-                dir.display()
-            )
-        });
-    let error = std::process::Command::new(link)
-        .args(std::env::args_os().skip(1))
-        .exec();
-    panic!("running sdv-bench from its deps directory: {error}");
 }
 
 /// The machine's speed of the two primitives the upload's encryption is made of.

@@ -18,10 +18,7 @@ mod checks;
 mod stack;
 mod workload;
 
-use std::{
-    os::unix::{fs::MetadataExt, process::CommandExt},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 
@@ -68,7 +65,7 @@ fn usage(problem: &str) -> ! {
 }
 
 fn main() {
-    reexec_from_deps_dir();
+    sdv_system_tests::reexec_from_deps_dir("sdv-drill");
     let args = parse_args();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -126,43 +123,4 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
         .unwrap_or_else(|| "(no message)".into())
-}
-
-/// The harness finds the workspace's binaries next to `target/<profile>/deps/` (where test
-/// executables live). Cargo puts this binary in `target/<profile>/` and a hard link of it in
-/// `deps/`; started from the former, it runs itself again from the latter, as `sdv-bench`
-/// does.
-fn reexec_from_deps_dir() {
-    let exe = std::env::current_exe().expect("the executable's path");
-    let dir = exe.parent().expect("the executable's directory");
-    if dir.file_name().is_some_and(|name| name == "deps") {
-        return;
-    }
-    let ino = std::fs::metadata(&exe)
-        .expect("the executable's metadata")
-        .ino();
-    let link = std::fs::read_dir(dir.join("deps"))
-        .ok()
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.ok())
-        .find(|entry| {
-            entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with("sdv_drill-")
-                && entry.metadata().is_ok_and(|m| m.ino() == ino)
-        })
-        .map(|entry| entry.path())
-        .unwrap_or_else(|| {
-            panic!(
-                "no hard link of {} in {}/deps: build it with `cargo build --bin sdv-drill`",
-                exe.display(),
-                dir.display()
-            )
-        });
-    let error = std::process::Command::new(link)
-        .args(std::env::args_os().skip(1))
-        .exec();
-    panic!("running sdv-drill from its deps directory: {error}");
 }

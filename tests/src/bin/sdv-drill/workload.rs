@@ -278,7 +278,11 @@ async fn uploader(
         // in flight when a fault lands. The drill's vaults are on the free tier, whose 10 MB
         // limit per document the gateway enforces before any byte is stored (413, covered by
         // the storage tests), so their large documents stay under it.
-        let largest = if to_vault.is_some() { 10_000_000 } else { 12_000_000 };
+        let largest = if to_vault.is_some() {
+            10_000_000
+        } else {
+            12_000_000
+        };
         let len = if rng.gen_bool(0.1) {
             rng.gen_range(5_500_000..largest)
         } else {

@@ -787,7 +787,8 @@ impl<'a> Demo<'a> {
             .trim()
             .parse()
             .with_context(|| format!("{} holds no pid", pid_file.display()))?;
-        let clock_file = devnet_clock_file(pid)?;
+        // `./dev up` runs `sdv-devnet up --clock-file <state>/clock-ahead`.
+        let clock_file = self.state.join("clock-ahead");
         let current: u64 = std::fs::read_to_string(&clock_file)
             .ok()
             .and_then(|t| t.trim().parse().ok())
@@ -1130,28 +1131,6 @@ async fn free_balance(chain: &Chain, account: &AccountId) -> anyhow::Result<u128
         .fetch(&node::storage().system().account(account.clone()))
         .await?;
     Ok(info.map(|i| i.data.free).unwrap_or(0))
-}
-
-/// The `--clock-file` the stack's `sdv-devnet up` (process `pid`) runs with.
-fn devnet_clock_file(pid: u32) -> anyhow::Result<PathBuf> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
-        .with_context(|| format!("sdv-devnet (pid {pid}) is not running: is the stack up?"))?;
-    let args: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    args.iter()
-        .position(|a| a == "--clock-file")
-        .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from)
-        .or_else(|| {
-            args.iter()
-                .find_map(|a| a.strip_prefix("--clock-file=").map(PathBuf::from))
-        })
-        .context(
-            "the stack's node cannot move its clock: its sdv-devnet runs without --clock-file \
-             (restart the stack with a ./dev up that passes it)",
-        )
 }
 
 /// What was appended to `file` after its first `from` bytes.

@@ -148,7 +148,7 @@ impl ArchivalProcess {
             ("SDV_IPFS_TIMEOUT_SECS".into(), "5".into()),
             ("SDV_ARCHIVAL_POLL_MS".into(), "500".into()),
             ("SDV_ARCHIVAL_RETRY_MAX_MS".into(), "2000".into()),
-            ("RUST_LOG".into(), "warn".into()),
+            ("RUST_LOG".into(), crate::service_log()),
         ];
         let mut archival = Self {
             arweave_api: format!("http://127.0.0.1:{arweave}"),

@@ -39,7 +39,7 @@ impl IndexerProcess {
             .env("DATABASE_URL", database_url)
             .env("SDV_INDEXER_BATCH_BLOCKS", batch_blocks.to_string())
             .env("SDV_INDEXER_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", crate::service_log())
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

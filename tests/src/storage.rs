@@ -152,7 +152,7 @@ impl StorageStack {
                 .env("SDV_RELAYER_SIGNER", uri)
                 .env("SDV_RELAYER_POLL_MS", "200")
                 .env("DATABASE_URL", &database_url)
-                .env("RUST_LOG", "warn")
+                .env("RUST_LOG", crate::service_log())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
                 .spawn()
@@ -179,7 +179,7 @@ impl StorageStack {
                 .env("SDV_SMTP_URL", format!("smtp://127.0.0.1:{}", smtp.port()))
                 .env("SDV_WEBHOOK_SECRET", "test-webhook-secret")
                 .env("SDV_NOTIFY_RETRY_MS", "500")
-                .env("RUST_LOG", "warn")
+                .env("RUST_LOG", crate::service_log())
                 .stdout(Stdio::null())
                 .stderr(Stdio::inherit())
                 .spawn()
@@ -234,7 +234,7 @@ impl StorageStack {
             ("SDV_NOTIFY_API_KEY".into(), NOTIFY_KEY.into()),
             ("SDV_RETENTION_INTERVAL_MS".into(), "1000".into()),
             ("SDV_SESSION_CHECK_MS".into(), "1000".into()),
-            ("RUST_LOG".into(), "warn".into()),
+            ("RUST_LOG".into(), crate::service_log()),
         ];
         for (k, v) in storage_env {
             env.retain(|(key, _)| key != k);
